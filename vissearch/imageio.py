@@ -1,0 +1,147 @@
+"""Images without TensorFlow: preprocessing conventions, deprocessing, grids and PNG files.
+
+Shapes: a pixel image is float ``[H, W, 3]`` RGB in 0..255; a model-input image is what the
+network eats (for VGG16: BGR minus the ImageNet mean). :class:`Preprocess` maps between the two with
+plain arithmetic, so it works on NumPy arrays and TensorFlow tensors alike.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """``input = (pixel[..., order] - mean) / std`` with per-channel mean and std.
+
+    ``mean`` and ``std`` are given in RGB order; ``bgr`` flips the channels on the way in.
+    """
+
+    mode: str
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    bgr: bool = False
+
+    @classmethod
+    def named(cls, mode: str) -> Preprocess:
+        if mode == "caffe":
+            return cls("caffe", IMAGENET_MEAN_RGB, (1.0, 1.0, 1.0), bgr=True)
+        if mode == "tf":
+            return cls("tf", (127.5,) * 3, (127.5,) * 3)
+        if mode == "torch":
+            return cls("torch", tuple(255 * m for m in TORCH_MEAN), tuple(255 * s for s in TORCH_STD))
+        if mode == "unit":
+            return cls("unit", (0.0,) * 3, (255.0,) * 3)
+        if mode == "none":
+            return cls("none")
+        raise ValueError(f"unknown preprocessing {mode!r}: caffe, tf, torch, unit or none")
+
+    def _in_order(self, values: tuple[float, ...]) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float32)
+        return arr[::-1].copy() if self.bgr else arr
+
+    @property
+    def input_mean(self) -> np.ndarray:
+        return self._in_order(self.mean)
+
+    @property
+    def input_std(self) -> np.ndarray:
+        return self._in_order(self.std)
+
+    def to_input(self, pixels):
+        """RGB pixels (0..255) -> model input. NumPy or TensorFlow."""
+        x = pixels[..., ::-1] if self.bgr else pixels
+        return (x - self.input_mean) / self.input_std
+
+    def to_pixels(self, x):
+        """Model input -> RGB pixels (unclipped floats). The exact inverse of :meth:`to_input`."""
+        p = x * self.input_std + self.input_mean
+        return p[..., ::-1] if self.bgr else p
+
+    @property
+    def input_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (low, high) model-input values of the valid pixels 0 and 255."""
+        lo = (0.0 - self.input_mean) / self.input_std
+        hi = (255.0 - self.input_mean) / self.input_std
+        return lo.astype(np.float32), hi.astype(np.float32)
+
+    @property
+    def input_center(self) -> np.ndarray:
+        """Model-input value of the neutral image that decay pulls toward (the mean pixel)."""
+        center_rgb = IMAGENET_MEAN_RGB if self.mode == "caffe" else (127.5,) * 3
+        return self.to_input(np.asarray(center_rgb, dtype=np.float32)).astype(np.float32)
+
+
+def to_uint8(x: np.ndarray, pre: Preprocess, mode: str = "exact", std: float = 0.1) -> np.ndarray:
+    """Model-input image(s) ``[..., H, W, 3]`` -> uint8 RGB.
+
+    ``exact`` inverts the preprocessing and clips to 0..255. ``keras`` is the Keras example's
+    normalization: centre each image, scale it to ``std`` (0.1 in the original, 0.25 in the
+    upscaling version), shift to 0.5 and clip, which shows faint patterns at any activation scale.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "exact":
+        pixels = pre.to_pixels(x)
+    elif mode == "keras":
+        axes = (-3, -2, -1)
+        centred = x - x.mean(axis=axes, keepdims=True)
+        normed = centred / (centred.std(axis=axes, keepdims=True) + 1e-7) * std + 0.5
+        pixels = np.clip(normed, 0.0, 1.0) * 255.0
+        pixels = pixels[..., ::-1] if pre.bgr else pixels
+    else:
+        raise ValueError(f"unknown deprocess mode {mode!r}: exact or keras")
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def grid(images: list[np.ndarray], n: int | None = None, margin: int = 5) -> np.ndarray:
+    """Tile uint8 images row by row into an n x n grid with black margins.
+
+    ``n`` defaults to the smallest square that holds them all; extra images are dropped, empty
+    cells stay black. Images must share one shape.
+    """
+    if not images:
+        raise ValueError("grid of no images")
+    n = n or int(np.ceil(np.sqrt(len(images))))
+    h, w, c = images[0].shape
+    out = np.zeros((n * h + (n - 1) * margin, n * w + (n - 1) * margin, c), dtype=np.uint8)
+    for k, img in enumerate(images[: n * n]):
+        i, j = divmod(k, n)
+        out[i * (h + margin) : i * (h + margin) + h, j * (w + margin) : j * (w + margin) + w] = img
+    return out
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write a uint8 image as PNG atomically: a temporary file in the same folder, then rename.
+
+    A reader never sees a half-written file, and a killed process leaves at most a stray
+    ``.tmp`` file, never a truncated PNG under the real name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.asarray(image, dtype=np.uint8)).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB ``[H, W, 3]``."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
