@@ -1,0 +1,5 @@
+import sys
+
+from vissearch.cli import main
+
+sys.exit(main())

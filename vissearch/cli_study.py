@@ -1,0 +1,100 @@
+"""Study commands: ``run``, ``leaderboard`` and ``reproduce``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from vissearch.cli import command
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("run", help="run (or resume) the random search of a config")
+    r.add_argument("config")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    lb = sub.add_parser("leaderboard", help="print a study's trials, best first")
+    lb.add_argument("config")
+    lb.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
+    lb.add_argument("--csv", help="also write the whole leaderboard to this CSV file")
+    lb.add_argument("--state", help="only trials in this state (COMPLETE, FAIL, PRUNED, ...)")
+
+    rp = sub.add_parser("reproduce", help="render a stored trial again from its settings")
+    rp.add_argument("config")
+    rp.add_argument("--trial", default="best", help="best (default) or a trial number")
+    rp.add_argument("--out", required=True, help="output folder")
+
+
+def _study(config: str):
+    from vissearch import runconfig, store
+
+    cfg = runconfig.load(config)
+    return cfg, store.open_study(cfg.study.name, cfg.study.storage, cfg.study.results)
+
+
+@command
+def cmd_run(args: argparse.Namespace) -> int:
+    from vissearch import runconfig, runner, store
+    from vissearch.leaderboards import leaderboard
+
+    cfg = runconfig.load(args.config)
+    url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
+    study = runner.run(cfg, progress=not args.no_progress)
+    df = leaderboard(study)
+    counts = df["state"].value_counts().to_dict()
+    print(f"study {cfg.study.name}: {len(df)} trials {counts}; storage {url}; "
+          f"images in {study.user_attrs['artifact_dir']}")
+    if (df["state"] == "COMPLETE").any():
+        best = df.iloc[0]
+        objectives = df.attrs["objectives"]
+        print("best trial", int(best["number"]), ", ".join(f"{o}={best[o]:.4g}" for o in objectives),
+              "->", best["grid_png"])
+    print(f"next: python -m vissearch leaderboard {args.config}")
+    return 0
+
+
+@command
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vissearch.leaderboards import leaderboard, shared_settings
+
+    cfg, study = _study(args.config)
+    df = leaderboard(study, state=args.state)
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.csv, index=False)
+    shown = ["number", "state", *df.attrs["objectives"], *df.attrs["params"], "duration_s"]
+    with pd.option_context("display.width", 200, "display.max_columns", 40,
+                           "display.float_format", "{:.4g}".format):
+        print(df[shown].head(args.top).to_string(index=False))
+    lines = shared_settings(df, min(args.top, 5))
+    if lines:
+        print(f"\nsettings of the top {min(args.top, 5)} completed trials:")
+        print("\n".join("  " + line for line in lines))
+    if args.csv:
+        print(f"\nwrote {len(df)} rows to {args.csv}")
+    return 0
+
+
+@command
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from vissearch import runner
+    from vissearch.config import RenderSettings
+
+    _, study = _study(args.config)
+    out = Path(args.out)
+    trial, settings, same = runner.reproduce(study, args.trial, out)
+    identical = sum(same.values())
+    print(f"trial {trial.number}: wrote {len(same)} images to {out}; "
+          f"{identical} of {len(same)} identical to the stored ones")
+    for name, ok in same.items():
+        if not ok:
+            print(f"  differs: {name}")
+    defaults = RenderSettings().model_dump()
+    block = {k: v for k, v in settings.model_dump().items() if v != defaults[k] or k == "seed"}
+    print("\n# paste into a config's render: section\n" +
+          yaml.safe_dump({"render": block}, sort_keys=True))
+    return 0 if identical == len(same) else 1

@@ -1,0 +1,102 @@
+"""Fixed-setting renders from an experiment file: ``python -m vissearch render FILE --out DIR``.
+
+An experiment has the run-config sections ``model``, ``target`` and ``render``, and optionally
+``runs``: a list of ``{name, target, render}`` overrides rendered one after another (the blog's
+per-layer table is one file). Each run writes ``NAME.png`` (the grid), ``NAME/`` with one PNG per
+target, ``NAME/curves.csv`` and ``NAME/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vissearch import models
+from vissearch.config import Experiment, RenderSettings, TargetSpec, load_experiment, merged
+from vissearch.errors import UserError
+from vissearch.imageio import write_png
+from vissearch.render import RenderResult, render, stage_plan
+
+
+def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec, RenderSettings]]:
+    """(name, target, settings) for each run; an experiment without runs is one run."""
+    if not exp.runs:
+        return [("render", exp.target, exp.render)]
+    out = []
+    for i, run in enumerate(exp.runs):
+        unknown = set(run) - {"name", "target", "render"}
+        if unknown:
+            raise UserError(f"{where}: runs[{i}] has unknown keys {sorted(unknown)}; "
+                            "valid: name, target, render")
+        name = str(run.get("name", f"run{i}"))
+        target = merged(exp.target, run.get("target", {}), where=f"{where}: runs[{i}]")
+        settings = merged(exp.render, run.get("render", {}), where=f"{where}: runs[{i}]")
+        out.append((name, target, settings))
+    return out
+
+
+def render_file(path: str, out: str, only: str | None = None) -> list[RenderResult]:
+    exp = load_experiment(path)
+    runs = expand_runs(exp, where=path)
+    if only is not None:
+        runs = [r for r in runs if r[0] == only]
+        if not runs:
+            raise UserError(f"--only {only!r}: no run of that name in {path}")
+    cache: dict[bool, models.LoadedModel] = {}
+    results = []
+    for name, target, settings in runs:
+        with_top = target.kind == "class"
+        if with_top not in cache:
+            cache[with_top] = models.load(exp.model, with_classifier=with_top)
+        result = render_with_progress(cache[with_top], target, settings, desc=name)
+        write_result(result, Path(out), name)
+        best = ", ".join(f"{result.indices[i]}:{result.activations[i]:.3g}"
+                         for i in result.ranking()[:4])
+        print(f"{name}: {len(result.indices)} targets, {result.dead.sum()} dead, "
+              f"{result.failed.sum()} failed, {result.seconds:.1f}s; best {best} -> {out}/{name}.png")
+        results.append(result)
+    return results
+
+
+def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
+    """Render with a tqdm bar over image-steps (updated once per reporting window)."""
+    chunks = -(-len(target.indices) // settings.batch_size)
+    steps = sum(n for _, n in stage_plan(settings))
+    bar = tqdm(total=chunks * steps, desc=desc, unit="step", leave=False)
+    state = {"last": 0}
+
+    def on_window(step: int, values: np.ndarray) -> bool:
+        delta = step - state["last"] if step > state["last"] else step
+        bar.update(delta)
+        state["last"] = step
+        bar.set_postfix(act=f"{float(np.nanmean(values)):.3g}")
+        return False
+
+    try:
+        return render(loaded, target, settings, callback=on_window)
+    finally:
+        bar.close()
+
+
+def write_result(result: RenderResult, out: Path, name: str) -> None:
+    """The grid, one PNG per target, the loss curves and a summary."""
+    folder = out / name
+    write_png(out / f"{name}.png", result.grid_image())
+    for idx, img in zip(result.indices, result.pngs(), strict=True):
+        write_png(folder / f"target_{idx:04d}.png", img)
+    header = ",".join(f"t{i}" for i in result.indices)
+    np.savetxt(folder / "curves.csv", result.curves, delimiter=",", header=header, comments="")
+    summary = {
+        "indices": result.indices,
+        "activations": [float(a) for a in result.activations],
+        "dead": [int(i) for i, d in zip(result.indices, result.dead, strict=True) if d],
+        "failed": [int(i) for i, f in zip(result.indices, result.failed, strict=True) if f],
+        "ranking": [result.indices[i] for i in result.ranking()],
+        "steps_run": result.steps_run,
+        "seconds": round(result.seconds, 2),
+        "settings": result.settings.model_dump(),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1))

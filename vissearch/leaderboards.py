@@ -1,0 +1,117 @@
+"""Leaderboards: a study as a pandas DataFrame, best trial first. No TensorFlow.
+
+The DataFrame is a view computed from the study each time; the study stays the only source of
+truth. Columns: ``number``, ``state``, the objectives, ``score_*`` for every score, one column per
+searched param (named as in the search space), ``grid_png`` (a path that exists on disk, or
+missing), ``n_images``, ``duration_s``, ``seed`` and ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from vissearch import store
+
+
+def leaderboard(
+    study: optuna.Study | str,
+    storage: str | None = None,
+    state: str | Iterable[str] | None = None,
+    results: str = "results",
+) -> pd.DataFrame:
+    """One row per trial, best first.
+
+    Args:
+        study: an Optuna study, or the name of one.
+        storage: the storage URL when ``study`` is a name (default: results/NAME.db).
+        state: keep only trials in this state or these states (``"COMPLETE"``, ``"FAIL"``, ...).
+        results: the results folder when ``study`` is a name and ``storage`` is None.
+
+    Example:
+        >>> df = leaderboard("quickstart")
+        >>> df.head(5)[["number", "activation", "lr", "grid_png"]]
+    """
+    if isinstance(study, str):
+        study = store.open_study(study, storage, results)
+    objectives = _objective_names(study)
+    df = study.trials_dataframe(attrs=("number", "state", "duration", "params"))
+    if df.empty:
+        return pd.DataFrame(columns=["number", "state", *objectives, "grid_png", "duration_s"])
+    df = df.rename(columns=lambda c: c.removeprefix("params_"))
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    extra = [_trial_columns(study, trials[n], objectives) for n in df["number"]]
+    df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
+    df["duration_s"] = df.pop("duration").dt.total_seconds()
+    if state is not None:
+        wanted = {state} if isinstance(state, str) else set(state)
+        df = df[df["state"].isin({s.upper() for s in wanted})]
+    df = _best_first(df, study, objectives)
+    params = [c for c in df.columns if c not in _fixed_columns(df, objectives)]
+    first = ["number", "state", *objectives]
+    scores = sorted(c for c in df.columns if c.startswith("score_"))
+    tail = ["grid_png", "n_images", "duration_s", "seed", "error"]
+    out = df[first + scores + params + tail].reset_index(drop=True)
+    out.attrs.update(objectives=objectives, params=params)
+    return out
+
+
+def _objective_names(study: optuna.Study) -> list[str]:
+    cfg = study.user_attrs.get("config", {})
+    names = cfg.get("study", {}).get("objective", "activation")
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _fixed_columns(df: pd.DataFrame, objectives: list[str]) -> set[str]:
+    base = {"number", "state", "grid_png", "n_images", "duration_s", "seed", "error"}
+    return base | set(objectives) | {c for c in df.columns if c.startswith("score_")}
+
+
+def _trial_columns(study, trial: optuna.trial.FrozenTrial, objectives: list[str]) -> dict:
+    attrs = trial.user_attrs
+    row: dict = {}
+    values = trial.values or [np.nan] * len(objectives)
+    for name, value in zip(objectives, values, strict=True):
+        row[name] = value
+    for name, value in attrs.get("scores", {}).items():
+        row[f"score_{name}"] = value
+    images = attrs.get("images", {})
+    grid = store.artifact_path(study, images.get("grid"))
+    row["grid_png"] = str(grid) if grid else None
+    row["n_images"] = sum(store.artifact_path(study, a) is not None
+                          for a in images.get("targets", {}).values())
+    row["seed"] = attrs.get("seed")
+    row["error"] = attrs.get("error")
+    return row
+
+
+def _best_first(df: pd.DataFrame, study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
+    complete = df["state"].eq("COMPLETE")
+    ascending = [d == optuna.study.StudyDirection.MINIMIZE for d in study.directions]
+    ranked = df[complete].sort_values(objectives, ascending=ascending, na_position="last",
+                                      kind="stable")
+    return pd.concat([ranked, df[~complete].sort_values("number")])
+
+
+def shared_settings(df: pd.DataFrame, top: int) -> list[str]:
+    """What the top completed trials have in common, one line per searched param."""
+    done = df[df["state"] == "COMPLETE"]
+    best = done.head(top)
+    if best.empty:
+        return []
+    lines = []
+    for p in df.attrs.get("params", []):
+        col = best[p].dropna()
+        if col.empty:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if numeric and col.nunique() > 1:
+            lines.append(f"{p}: {col.min():.4g} .. {col.max():.4g} (median {col.median():.4g}; "
+                         f"all trials {done[p].min():.4g} .. {done[p].max():.4g})")
+        else:
+            counts = col.map(lambda v: f"{v:.4g}" if numeric else str(v)).value_counts()
+            lines.append(f"{p}: {counts.index[0]} in {counts.iloc[0]} of {len(best)}")
+    return lines

@@ -1,0 +1,274 @@
+"""The bridge between Optuna and the render engine: one trial = one batched render.
+
+Each trial samples its settings, renders every target in one batch, computes all scores, and
+records params, scores, per-target values, the loss curve, the seed, versions, wall time and its
+images (artifacts). Optuna catches a failing trial and records it FAIL with its error, and the
+study goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.artifacts import upload_artifact
+from tqdm import tqdm
+
+from vissearch import models, objectives, scores, store
+from vissearch.errors import UserError
+from vissearch.imageio import write_png
+from vissearch.render import RenderResult, render
+from vissearch.runconfig import RunConfig
+
+CURVE_POINTS = 100  # loss-curve samples stored per target
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """The render seed of trial ``number``: fixed by the study seed, distinct per trial."""
+    return (study_seed * 1_000_003 + number * 7919) % (2**31 - 1)
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from vissearch import __version__
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "optuna": optuna.__version__,
+            "numpy": np.__version__, "vissearch": __version__}
+
+
+def make_sampler(cfg: RunConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The study's sampler; each worker of a study draws from its own seed."""
+    seed = cfg.study.seed + worker
+    kind = cfg.study.sampler
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if kind == "qmc":  # one Sobol sequence shared by all workers: same seed on purpose
+        return optuna.samplers.QMCSampler(qmc_type="sobol", seed=cfg.study.seed)
+    return optuna.samplers.GridSampler(cfg.space.grid(), seed=seed)
+
+
+def make_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
+    if cfg.study.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
+    if cfg.study.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
+    """Create the study, or resume it if it exists with the same config (n_trials may change)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
+    directions = [scores.SCORES[o].direction for o in cfg.study.objectives]
+    study = optuna.create_study(
+        study_name=cfg.study.name, storage=url, sampler=make_sampler(cfg, worker),
+        pruner=make_pruner(cfg), directions=directions, load_if_exists=True,
+    )
+    stored = study.user_attrs.get("config")
+    if stored is None:
+        study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))
+        study.set_user_attr("artifact_dir", str(store.artifact_dir(cfg.study.name,
+                                                                  cfg.study.results)))
+    elif _comparable(stored) != _comparable(cfg.stored()):
+        raise UserError(
+            f"study {cfg.study.name!r} in {url} was made with another config; change study.name "
+            "to start a new study (only study.n_trials and study.timeout may change on resume)"
+        )
+    return study
+
+
+def _comparable(raw: dict) -> str:
+    data = json.loads(json.dumps(raw))
+    for key in ("n_trials", "timeout"):
+        data.get("study", {}).pop(key, None)
+    return json.dumps(data, sort_keys=True)
+
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+
+
+def run(cfg: RunConfig, worker: int = 0, progress: bool = True) -> optuna.Study:
+    """Run the study until ``n_trials`` trials have finished in all (counting earlier runs)."""
+    study = open_or_create(cfg, worker)
+    loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
+    objectives.build(loaded, cfg.target)  # a bad target is the user's error, not 40 failed trials
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = cfg.study.n_trials - done
+    if remaining <= 0:
+        print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
+        return study
+    artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
+    objective = TrialObjective(cfg, loaded, artifacts)
+    callbacks = [optuna.study.MaxTrialsCallback(cfg.study.n_trials, states=FINISHED)]
+    bar = tqdm(total=remaining, unit="trial", desc=cfg.study.name, disable=not progress)
+    callbacks.append(_progress(bar, cfg))
+    try:
+        study.optimize(objective, n_trials=remaining, timeout=cfg.study.timeout,
+                       catch=(Exception,), callbacks=callbacks)
+    finally:
+        bar.close()
+    return study
+
+
+def _progress(bar: tqdm, cfg: RunConfig):
+    first = cfg.study.objectives[0]
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update(1)
+        post = {"last": trial.state.name.lower()}
+        done = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.values]
+        if done:
+            sign = 1 if scores.SCORES[first].direction == "maximize" else -1
+            post["best_" + first] = f"{max(sign * t.values[0] for t in done) * sign:.4g}"
+        if trial.duration is not None:
+            post["s/trial"] = f"{trial.duration.total_seconds():.1f}"
+        bar.set_postfix(post)
+
+    return callback
+
+
+class TrialObjective:
+    """Callable for ``study.optimize``: one trial, all its records."""
+
+    def __init__(self, cfg: RunConfig, loaded: models.LoadedModel, artifacts):
+        self.cfg, self.loaded, self.artifacts = cfg, loaded, artifacts
+        self.versions = versions()
+
+    def __call__(self, trial: optuna.Trial):
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            raise
+
+    def _run(self, trial: optuna.Trial):
+        cfg = self.cfg
+        seed = trial_seed(cfg.study.seed, trial.number)
+        settings = cfg.settings(cfg.space.suggest(trial, cfg.fixed), seed)
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("settings", settings.model_dump())
+        trial.set_user_attr("versions", self.versions)
+        start = time.perf_counter()
+        pruned = {"at": None}
+        single = len(cfg.study.objectives) == 1
+
+        def on_window(step: int, values: np.ndarray) -> bool:
+            if not single:
+                return False
+            trial.report(float(np.nanmean(values)), step)
+            if trial.should_prune():
+                pruned["at"] = step
+                return True
+            return False
+
+        result = render(self.loaded, cfg.target, settings, callback=on_window)
+        self._record(trial, result, time.perf_counter() - start)
+        if pruned["at"] is not None:
+            raise optuna.TrialPruned(f"pruned at step {pruned['at']}")
+        if result.failed.all():
+            raise FloatingPointError("every target met NaN or inf")
+        computed = trial.user_attrs["scores"]
+        values = [computed[name] for name in cfg.study.objectives]
+        return values[0] if single else values
+
+    def _record(self, trial: optuna.Trial, result: RenderResult, seconds: float) -> None:
+        idx = [str(i) for i in result.indices]
+        trial.set_user_attr("scores", scores.compute(result))
+        trial.set_user_attr("activations", dict(zip(idx, map(float, result.activations),
+                                                    strict=True)))
+        trial.set_user_attr("dead", [i for i, d in zip(idx, result.dead, strict=True) if d])
+        trial.set_user_attr("failed", [i for i, f in zip(idx, result.failed, strict=True) if f])
+        trial.set_user_attr("curve", _thin(result.curves))
+        trial.set_user_attr("steps_run", int(result.steps_run))
+        trial.set_user_attr("render_seconds", round(seconds, 3))
+        trial.set_user_attr("images", self._upload(trial, result))
+
+    def _upload(self, trial: optuna.Trial, result: RenderResult) -> dict:
+        ids: dict = {"targets": {}}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, image in images_of(result).items():
+                path = write_png(Path(tmp) / name, image)
+                aid = upload_artifact(artifact_store=self.artifacts, file_path=str(path),
+                                      study_or_trial=trial, mimetype="image/png")
+                if name == "grid.png":
+                    ids["grid"] = aid
+                else:
+                    ids["targets"][name.removeprefix("target_").removesuffix(".png")] = aid
+        return ids
+
+
+def images_of(result: RenderResult) -> dict[str, np.ndarray]:
+    """File name -> uint8 image: the grid and one PNG per target."""
+    out = {"grid.png": result.grid_image()}
+    for i, img in zip(result.indices, result.pngs(), strict=True):
+        out[f"target_{i}.png"] = img
+    return out
+
+
+def _thin(curves: np.ndarray) -> dict:
+    """Per-target curves at no more than CURVE_POINTS steps (NaN as None, for JSON)."""
+    n = curves.shape[0]
+    steps = np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int)) if n else []
+    picked = curves[steps] if n else curves
+    return {"steps": [int(s) + 1 for s in steps],
+            "values": [[None if not np.isfinite(v) else round(float(v), 6) for v in row]
+                       for row in picked.T]}
+
+
+def find_trial(study: optuna.Study, which: str) -> optuna.trial.FrozenTrial:
+    """``best`` or a trial number."""
+    if which == "best":
+        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise UserError(f"study {study.study_name!r} has no completed trial yet")
+        if len(study.directions) == 1:
+            return study.best_trial
+        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+        return max(study.best_trials, key=lambda t: sign * t.values[0])
+    try:
+        number = int(which)
+    except ValueError:
+        raise UserError(f"--trial {which!r}: use best or a trial number") from None
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise UserError(f"--trial {number}: the study has trials 0..{len(trials) - 1}")
+    return trials[number]
+
+
+def reproduce(study: optuna.Study, which: str, out: Path):
+    """Render a stored trial again from its settings and seed into ``out``.
+
+    Returns the trial and, per image file, whether its bytes equal the stored artifact's.
+    """
+    from vissearch import runconfig
+    from vissearch.config import RenderSettings, parse
+
+    cfg = runconfig.from_mapping(study.user_attrs["config"], None)
+    trial = find_trial(study, which)
+    if "settings" not in trial.user_attrs:
+        raise UserError(f"trial {trial.number} recorded no settings (state {trial.state.name})")
+    settings = parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
+    loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
+    result = render(loaded, cfg.target, settings)
+    ids = trial.user_attrs.get("images", {})
+    same = {}
+    for name, image in images_of(result).items():
+        path = write_png(out / name, image)
+        key = name.removeprefix("target_").removesuffix(".png")
+        aid = ids.get("grid") if name == "grid.png" else ids.get("targets", {}).get(key)
+        stored = store.artifact_path(study, aid)
+        same[name] = stored is not None and stored.read_bytes() == path.read_bytes()
+    return trial, settings, same

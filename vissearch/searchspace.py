@@ -1,0 +1,235 @@
+"""Search spaces: YAML distributions over engine settings -> Optuna suggestions. No TensorFlow.
+
+A space maps a :class:`~vissearch.config.RenderSettings` field to one distribution::
+
+    lr:           {log_uniform: [1.0, 10000.0]}
+    blur_sigma:   {uniform: [0.3, 1.0], or_zero: true}      # also a switch blur_sigma_on
+    blur_every:   {int: [4, 8], step: 1, when: {blur_sigma: "> 0"}}
+    optimizer:    {choice: [sgd, nesterov, rmsprop, adam]}
+    momentum:     {uniform: [0.5, 0.99], when: {optimizer: nesterov}}
+
+``when`` makes a setting conditional: each key names another setting and its test is a value
+(equality), a list (membership) or a string ``"> 0"``, ``">= 3"``, ``"!= sgd"``. A setting whose
+condition fails is not sampled and keeps its fixed or default value.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from vissearch.config import RenderSettings, read_yaml
+from vissearch.errors import UserError, closest
+
+KINDS = ("log_uniform", "uniform", "int", "choice")
+_OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt,
+        "<": operator.lt, "==": operator.eq}
+SETTINGS = RenderSettings.model_fields
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One searched setting."""
+
+    name: str
+    kind: str
+    low: float | int | None = None
+    high: float | int | None = None
+    step: int | None = None
+    choices: tuple = ()
+    when: dict[str, Any] = field(default_factory=dict)
+    or_zero: bool = False
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        return all(_test(values.get(k, SETTINGS[k].default), t) for k, t in self.when.items())
+
+    def suggest(self, trial) -> Any:
+        if self.or_zero and not trial.suggest_categorical(f"{self.name}_on", [True, False]):
+            return 0
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.kind == "log_uniform")
+
+    def grid_values(self) -> list:
+        if self.kind == "choice":
+            return list(self.choices)
+        if self.kind == "int":
+            return list(range(self.low, self.high + 1, self.step or 1))
+        raise UserError(f"search.{self.name}: the grid sampler needs choice or int "
+                        f"distributions, not {self.kind}")
+
+
+def _test(value: Any, test: Any) -> bool:
+    if isinstance(test, list):
+        return value in test
+    if isinstance(test, str):
+        for sym in sorted(_OPS, key=len, reverse=True):
+            if test.strip().startswith(sym):
+                rhs = _literal(test.strip()[len(sym):].strip())
+                try:
+                    return bool(_OPS[sym](value, rhs))
+                except TypeError:
+                    return False
+    return value == test
+
+
+def _literal(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+class SearchSpace:
+    """Validated distributions, ordered so that a condition's settings are sampled first."""
+
+    def __init__(self, dists: list[Dist], spec: dict[str, Any] | None = None):
+        self.dists = _ordered(dists)
+        self.spec = spec or {}  # the resolved YAML mapping, stored with the study
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.dists]
+
+    def suggest(self, trial, fixed: dict[str, Any]) -> dict[str, Any]:
+        """Sample every setting whose condition holds; return fixed values plus samples."""
+        values = dict(fixed)
+        for d in self.dists:
+            if d.holds(values):
+                values[d.name] = d.suggest(trial)
+        return values
+
+    def grid(self) -> dict[str, list]:
+        out = {}
+        for d in self.dists:
+            if d.or_zero:
+                out[f"{d.name}_on"] = [True, False]
+            out[d.name] = d.grid_values()
+        return out
+
+
+def _ordered(dists: list[Dist]) -> list[Dist]:
+    by_name = {d.name: d for d in dists}
+    done: list[Dist] = []
+    pending = list(dists)
+    while pending:
+        ready = [d for d in pending
+                 if all(k not in by_name or by_name[k] in done for k in d.when)]
+        if not ready:
+            raise UserError(f"search: conditions form a cycle among {[d.name for d in pending]}")
+        done.extend(ready)
+        pending = [d for d in pending if d not in ready]
+    return done
+
+
+def parse_dist(name: str, spec: Any) -> Dist:
+    """Validate one ``name: {kind: ...}`` entry; the message names the key and what is valid."""
+    where = f"search.{name}"
+    if name not in SETTINGS:
+        raise UserError(f"{where}: unknown setting{closest(name, SETTINGS)}")
+    if name == "seed":
+        raise UserError(f"{where}: the seed is set per trial from study.seed; do not search it")
+    if not isinstance(spec, dict):
+        raise UserError(f"{where}: expected a mapping like {{uniform: [lo, hi]}}, got {spec!r}")
+    kinds = [k for k in KINDS if k in spec]
+    extra = set(spec) - set(KINDS) - {"step", "when", "or_zero"}
+    if extra:
+        key = sorted(extra)[0]
+        valid = (*KINDS, "step", "when", "or_zero")
+        raise UserError(f"{where}: unknown key {key!r}{closest(key, valid)}")
+    if len(kinds) != 1:
+        raise UserError(f"{where}: give exactly one of {', '.join(KINDS)}")
+    kind = kinds[0]
+    when = spec.get("when", {}) or {}
+    if not isinstance(when, dict) or any(k not in SETTINGS for k in when):
+        bad = next((k for k in when if k not in SETTINGS), when) if isinstance(when, dict) else when
+        raise UserError(f"{where}.when: {bad!r} is not a setting{closest(str(bad), SETTINGS)}")
+    dist = _bounds(where, name, kind, spec[kind], spec.get("step"))
+    dist = Dist(name=name, when=dict(when), or_zero=bool(spec.get("or_zero", False)), **dist)
+    for value in (*dist.choices, dist.low, dist.high):
+        if value is not None:
+            _check_value(where, name, value)
+    return dist
+
+
+def _bounds(where: str, name: str, kind: str, arg: Any, step: Any) -> dict[str, Any]:
+    if kind == "choice":
+        if not isinstance(arg, list) or not arg:
+            raise UserError(f"{where}.choice: expected a non-empty list, got {arg!r}")
+        return {"kind": kind, "choices": tuple(arg)}
+    if not (isinstance(arg, list) and len(arg) == 2):
+        raise UserError(f"{where}.{kind}: expected [low, high], got {arg!r}")
+    lo, hi = arg
+    number = int if kind == "int" else (int, float)
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in (lo, hi)):
+        what = "integers" if kind == "int" else "numbers"
+        raise UserError(f"{where}.{kind}: bounds must be {what}, got {arg!r}")
+    if lo >= hi:
+        raise UserError(f"{where}.{kind}: empty or inverted range [{lo}, {hi}]; need low < high")
+    if kind == "log_uniform" and lo <= 0:
+        raise UserError(f"{where}.log_uniform: range [{lo}, {hi}] touches 0; a log range needs "
+                        "low > 0 (use or_zero: true to allow 0)")
+    if step is not None and (kind != "int" or not isinstance(step, int) or step < 1):
+        raise UserError(f"{where}.step: only int ranges take a step, a positive integer; got {step!r}")
+    return {"kind": kind, "low": lo, "high": hi, "step": step}
+
+
+@functools.cache
+def _adapter(name: str) -> TypeAdapter:
+    info = SETTINGS[name]
+    return TypeAdapter(Annotated[info.annotation, info])
+
+
+def _check_value(where: str, name: str, value: Any) -> None:
+    try:
+        _adapter(name).validate_python(value)
+    except ValidationError as err:
+        msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserError(f"{where}: value {value!r} is not valid for {name}: {msg}") from None
+
+
+def load(search: Any, base: Path | None = None, fixed: dict[str, Any] | None = None) -> SearchSpace:
+    """Build a space from a path, a mapping, or ``{include: PATH, ...overrides}``.
+
+    An override of ``null`` drops that setting from an included space. ``fixed`` are the
+    settings of the ``render:`` section: a setting may not be both fixed and searched.
+    """
+    spec = _resolve(search, base)
+    dists = [parse_dist(name, s) for name, s in spec.items()]
+    both = sorted(set(fixed or {}) & {d.name for d in dists})
+    if both:
+        raise UserError(f"render.{both[0]} is both fixed (render:) and searched (search:); "
+                        "remove it from one of them")
+    return SearchSpace(dists, spec)
+
+
+def _resolve(search: Any, base: Path | None) -> dict[str, Any]:
+    if search is None:
+        return {}
+    if isinstance(search, str):
+        return read_yaml(find_file(search, base))
+    if not isinstance(search, dict):
+        raise UserError(f"search: expected a path or a mapping, got {type(search).__name__}")
+    spec = dict(search)
+    include = spec.pop("include", None)
+    merged = read_yaml(find_file(include, base)) if include else {}
+    merged.update(spec)
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def find_file(path: str, base: Path | None) -> Path:
+    """``path`` as given (relative to the working folder) or relative to the config's folder."""
+    p = Path(path)
+    for candidate in (p, (base / p) if base else None, (base.parent / p) if base else None):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    raise UserError(f"search: space file {path!r} does not exist")

@@ -1,0 +1,76 @@
+"""Where a study lives: its Optuna storage and its image artifacts. No TensorFlow.
+
+By default a study named N keeps ``results/N.db`` (SQLite) and ``results/N/artifacts/`` (one file
+per image, named by artifact id). The study records its artifact folder and its own config as
+study user attributes, so it can be reopened without the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+
+from vissearch.errors import UserError
+
+
+def storage_url(name: str, storage: str | None, results: str = "results") -> str:
+    if storage:
+        return storage
+    folder = Path(results)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / name}.db"
+
+
+def artifact_dir(name: str, results: str = "results") -> Path:
+    path = (Path(results) / name / "artifacts").resolve()
+    root = Path(results).resolve()
+    if root not in path.parents:
+        raise UserError(f"study.name {name!r} would write outside {root}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class AtomicArtifactStore(FileSystemArtifactStore):
+    """Optuna's file-system store, but a file appears under its id only once fully written."""
+
+    def __init__(self, base_path: str | Path):
+        super().__init__(base_path)
+        self.base = Path(base_path)
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.base, prefix=f".{artifact_id}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while chunk := content_body.read(1 << 20):
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.base / artifact_id)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def open_study(name: str, storage: str | None = None, results: str = "results") -> optuna.Study:
+    """Load an existing study; a missing one is a user error naming the storage."""
+    url = storage_url(name, storage, results)
+    try:
+        return optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        raise UserError(f"no study named {name!r} in {url}; run it first") from None
+
+
+def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
+    """The image file of an artifact id, or None when it is not on disk."""
+    if not artifact_id:
+        return None
+    base = study.user_attrs.get("artifact_dir")
+    if not base:
+        return None
+    path = Path(base) / artifact_id
+    return path if path.is_file() else None
