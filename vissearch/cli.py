@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ly = sub.add_parser("layers", help="list a model's layers, output shapes and channels")
     ly.add_argument("model", help="a keras.applications name, zoo/NAME, or a .keras/.h5 file")
-    ly.add_argument("--weights", default="none", help="imagenet | hed | none | PATH (default none)")
+    ly.add_argument("--weights", default="none",
+                    help="imagenet | hed | none | PATH (default none)")
 
     from vissearch import cli_study
 

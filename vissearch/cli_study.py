@@ -49,8 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (df["state"] == "COMPLETE").any():
         best = df.iloc[0]
         objectives = df.attrs["objectives"]
-        print("best trial", int(best["number"]), ", ".join(f"{o}={best[o]:.4g}" for o in objectives),
-              "->", best["grid_png"])
+        values = ", ".join(f"{o}={best[o]:.4g}" for o in objectives)
+        print(f"best trial {int(best['number'])}: {values} -> {best['grid_png']}")
     print(f"next: python -m vissearch leaderboard {args.config}")
     return 0
 

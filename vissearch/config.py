@@ -1,8 +1,8 @@
 """Configuration: YAML files -> frozen, validated settings. No TensorFlow here.
 
-A run config and an experiment file share the sections ``model``, ``target`` and ``render``; a run
-config adds ``study`` and ``search``. Every engine setting is a typed field of :class:`RenderSettings`
-with a documented default, so a search space can name any of them.
+A run config and an experiment file share the sections ``model``, ``target`` and ``render``; a
+run config adds ``study`` and ``search``. Every engine setting is a typed field of
+:class:`RenderSettings` with a documented default, so a search space can name any of them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vissearch.errors import UserError, closest
 

@@ -1,7 +1,7 @@
 """The one exception type a user's mistake turns into.
 
-The command line prints a :class:`UserError` as one line and exits with code 2; everything else is a
-bug and keeps its traceback.
+The command line prints a :class:`UserError` as one line and exits with code 2; everything else
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

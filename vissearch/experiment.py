@@ -56,7 +56,8 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
         best = ", ".join(f"{result.indices[i]}:{result.activations[i]:.3g}"
                          for i in result.ranking()[:4])
         print(f"{name}: {len(result.indices)} targets, {result.dead.sum()} dead, "
-              f"{result.failed.sum()} failed, {result.seconds:.1f}s; best {best} -> {out}/{name}.png")
+              f"{result.failed.sum()} failed, {result.seconds:.1f}s; best {best} "
+              f"-> {out}/{name}.png")
         results.append(result)
     return results
 

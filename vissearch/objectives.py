@@ -62,8 +62,8 @@ def class_scores(model: keras.Model) -> keras.Model:
     """
     if len(model.output.shape) != 2:
         raise UserError(
-            f"a class target needs a classifier, but the model outputs {tuple(model.output.shape)}; "
-            "use kind: filter, or a model with its classifier"
+            "a class target needs a classifier, but the model outputs "
+            f"{tuple(model.output.shape)}; use kind: filter, or a model with its classifier"
         )
     last = model.layers[-1]
     if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
@@ -90,5 +90,6 @@ def _check_range(indices: list[int], count: int, what: str, where: str) -> None:
     bad = [i for i in indices if i >= count]
     if bad:
         raise UserError(
-            f"target.indices {bad}: {where} has {count} {what}s, so valid indices are 0..{count - 1}"
+            f"target.indices {bad}: {where} has {count} {what}s, "
+            f"so valid indices are 0..{count - 1}"
         )

@@ -53,7 +53,7 @@ class RenderResult:
         return [to_uint8(x, self.preprocess, s.png, s.png_std) for x in self.inputs]
 
     def ranking(self) -> list[int]:
-        """Positions of the targets, best activation first; failed (and dead, if skipped) left out."""
+        """Target positions, best activation first, leaving out failed (and skipped dead) ones."""
         keep = ~self.failed & ~(self.dead if self.settings.skip_dead else False)
         order = np.argsort(-np.nan_to_num(self.activations, nan=-np.inf), kind="stable")
         return [int(i) for i in order if keep[i]]
@@ -215,7 +215,8 @@ class _Batch:
             self.failed.assign(self.failed | ~ok)
             if track_best:
                 better = ok & (act > self.best_val)
-                self.best_x.assign(tf.where(tf.reshape(better, tf.shape(mask)), before, self.best_x))
+                better_x = tf.reshape(better, tf.shape(mask))
+                self.best_x.assign(tf.where(better_x, before, self.best_x))
                 self.best_val.assign(tf.where(better, act, self.best_val))
             return act
 
@@ -232,22 +233,26 @@ def _regularizer(s: RenderSettings, pre: Preprocess, total: int):
         return tf.logical_and(t < plain_from, tf.equal(t % n, 0))
 
     def apply(x, grad, t):
+        def at(n, fn, x, gated=True):
+            due = every(t, n) if gated else tf.equal(t % n, 0)
+            return tf.cond(due, lambda: fn(x), lambda: x)
+
         if s.decay:
-            x = tf.cond(every(t, s.decay_every), lambda: center + (x - center) * (1 - s.decay), lambda: x)
+            x = at(s.decay_every, lambda v: center + (v - center) * (1 - s.decay), x)
         if s.blur_sigma:
-            x = tf.cond(every(t, s.blur_every), lambda: transforms.blur(x, s.blur_sigma), lambda: x)
+            x = at(s.blur_every, lambda v: transforms.blur(v, s.blur_sigma), x)
         if s.median_size:
-            x = tf.cond(every(t, s.median_every), lambda: transforms.median(x, s.median_size), lambda: x)
+            x = at(s.median_every, lambda v: transforms.median(v, s.median_size), x)
         if s.norm_pct:
             norm = tf.norm(x - center, axis=-1)
-            x = tf.cond(every(t, s.norm_pct_every),
-                        lambda: transforms.zero_below(x, norm, s.norm_pct, center), lambda: x)
+            x = at(s.norm_pct_every,
+                   lambda v: transforms.zero_below(v, norm, s.norm_pct, center), x)
         if s.contrib_pct:
             contrib = tf.abs(tf.reduce_sum((x - center) * grad, axis=-1))
-            x = tf.cond(every(t, s.contrib_pct_every),
-                        lambda: transforms.zero_below(x, contrib, s.contrib_pct, center), lambda: x)
+            x = at(s.contrib_pct_every,
+                   lambda v: transforms.zero_below(v, contrib, s.contrib_pct, center), x)
         if s.clip:
-            x = tf.cond(tf.equal(t % s.clip_every, 0), lambda: tf.clip_by_value(x, lo, hi), lambda: x)
+            x = at(s.clip_every, lambda v: tf.clip_by_value(v, lo, hi), x, gated=False)
         return x
 
     return apply
@@ -261,7 +266,8 @@ def _schedule(s: RenderSettings, total: int):
         return sched.ExponentialDecay(s.lr, s.lr_step_every, s.lr_step_gamma, staircase=True)
     if s.schedule == "cosine":
         return sched.CosineDecay(s.lr, max(total, 1), alpha=s.lr_final)
-    return sched.PolynomialDecay(s.lr, max(total, 1), end_learning_rate=s.lr * s.lr_final, power=1.0)
+    end = s.lr * s.lr_final
+    return sched.PolynomialDecay(s.lr, max(total, 1), end_learning_rate=end, power=1.0)
 
 
 def _stalled(acts: list, window: int, tol: float) -> bool:

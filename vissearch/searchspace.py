@@ -151,7 +151,7 @@ def parse_dist(name: str, spec: Any) -> Dist:
     kind = kinds[0]
     when = spec.get("when", {}) or {}
     if not isinstance(when, dict) or any(k not in SETTINGS for k in when):
-        bad = next((k for k in when if k not in SETTINGS), when) if isinstance(when, dict) else when
+        bad = when if not isinstance(when, dict) else next(k for k in when if k not in SETTINGS)
         raise UserError(f"{where}.when: {bad!r} is not a setting{closest(str(bad), SETTINGS)}")
     dist = _bounds(where, name, kind, spec[kind], spec.get("step"))
     dist = Dist(name=name, when=dict(when), or_zero=bool(spec.get("or_zero", False)), **dist)
@@ -179,7 +179,8 @@ def _bounds(where: str, name: str, kind: str, arg: Any, step: Any) -> dict[str, 
         raise UserError(f"{where}.log_uniform: range [{lo}, {hi}] touches 0; a log range needs "
                         "low > 0 (use or_zero: true to allow 0)")
     if step is not None and (kind != "int" or not isinstance(step, int) or step < 1):
-        raise UserError(f"{where}.step: only int ranges take a step, a positive integer; got {step!r}")
+        raise UserError(f"{where}.step: only int ranges take a step, a positive integer; "
+                        f"got {step!r}")
     return {"kind": kind, "low": lo, "high": hi, "step": step}
 
 
@@ -197,7 +198,9 @@ def _check_value(where: str, name: str, value: Any) -> None:
         raise UserError(f"{where}: value {value!r} is not valid for {name}: {msg}") from None
 
 
-def load(search: Any, base: Path | None = None, fixed: dict[str, Any] | None = None) -> SearchSpace:
+def load(
+    search: Any, base: Path | None = None, fixed: dict[str, Any] | None = None
+) -> SearchSpace:
     """Build a space from a path, a mapping, or ``{include: PATH, ...overrides}``.
 
     An override of ``null`` drops that setting from an included space. ``fixed`` are the
