@@ -1,5 +1,7 @@
 """Preprocessing round trips, deprocess modes, grids and atomic PNG files."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,11 @@ def test_grid_layout_with_margin_and_black_cells():
 
 def test_write_png_is_atomic_and_round_trips(tmp_path):
     img = np.random.default_rng(0).integers(0, 255, (7, 9, 3), dtype=np.uint8)
-    path = write_png(tmp_path / "a" / "x.png", img)
+    old = os.umask(0o022)
+    try:
+        path = write_png(tmp_path / "a" / "x.png", img)
+    finally:
+        os.umask(old)
     assert np.array_equal(read_png(path), img)
     assert [p.name for p in path.parent.iterdir()] == ["x.png"]
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's owner-only 0600

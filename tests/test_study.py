@@ -73,6 +73,7 @@ def test_resume_keeps_completed_trials_and_counts_the_total(tiny_path, tmp_path,
     trials = again.get_trials()
     assert len(trials) == 5
     assert {t.number: t.params for t in trials[:3]} == first
+    assert all(t.params not in first.values() for t in trials[3:])  # a resume draws anew
     runner.run(bigger, progress=False)
     assert len(again.get_trials()) == 5
 

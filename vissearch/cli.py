@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     ly.add_argument("--weights", default="none",
                     help="imagenet | hed | none | PATH (default none)")
 
+    zo = sub.add_parser("zoo", help="the project's own models")
+    zo_sub = zo.add_subparsers(dest="zoo_command", required=True)
+    zt = zo_sub.add_parser("train", help="retrain a zoo model and its judge, deterministically")
+    zt.add_argument("name", choices=["shapes"])
+    zt.add_argument("--out", help="folder for the .keras files (default: the package's own)")
+    zo_sub.add_parser("list", help="list the zoo models")
+
     from vissearch import cli_study
 
     cli_study.add_parsers(sub)
@@ -81,4 +88,27 @@ def cmd_render(args: argparse.Namespace) -> int:
     from vissearch import experiment
 
     experiment.render_file(args.file, args.out, only=args.only)
+    return 0
+
+
+@command
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vissearch import zoo
+
+    if args.zoo_command == "list":
+        for name in zoo.NAMES:
+            print(f"{name}  {zoo.weights_file(name)}")
+        return 0
+    from vissearch.zoo import train
+
+    out = Path(args.out) if args.out else zoo.WEIGHTS
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (args.name, f"{args.name}-judge"):
+        print(f"training zoo/{name} ...", flush=True)
+        model, accuracy, seconds = train.train(name, verbose=2)
+        path = out / f"{name}.keras"
+        model.save(path)
+        print(f"zoo/{name}: held-out accuracy {accuracy:.2%} in {seconds:.0f}s -> {path}")
     return 0

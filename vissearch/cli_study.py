@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from vissearch.cli import command
+from vissearch.errors import UserError
 
 
 def add_parsers(sub) -> None:
     r = sub.add_parser("run", help="run (or resume) the random search of a config")
     r.add_argument("config")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--workers", type=int, default=1,
+                   help="processes on this machine sharing the study (default 1)")
+    r.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db; "
+                                     "overrides study.storage so machines can share a study")
+    r.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    r.add_argument("--budget", type=int, default=None, help=argparse.SUPPRESS)
 
     lb = sub.add_parser("leaderboard", help="print a study's trials, best first")
     lb.add_argument("config")
@@ -25,6 +34,12 @@ def add_parsers(sub) -> None:
     rp.add_argument("config")
     rp.add_argument("--trial", default="best", help="best (default) or a trial number")
     rp.add_argument("--out", required=True, help="output folder")
+
+
+def _spawn_worker(args: argparse.Namespace, index: int, url: str, budget: int):
+    cmd = [sys.executable, "-m", "vissearch", "run", args.config, "--no-progress",
+           "--worker-index", str(index), "--storage", url, "--budget", str(budget)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
 def _study(config: str):
@@ -39,9 +54,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vissearch import runconfig, runner, store
     from vissearch.leaderboards import leaderboard
 
-    cfg = runconfig.load(args.config)
+    cfg = runconfig.load(args.config, storage=args.storage)
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: give 1 or more")
     url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
-    study = runner.run(cfg, progress=not args.no_progress)
+    budget = args.budget
+    if args.workers > 1:
+        study = runner.open_or_create(cfg)  # one process creates the study; the others join
+        parts = runner.shares(max(cfg.study.n_trials - runner.counted(study), 0), args.workers)
+        budget = parts[0] or None
+        others = [_spawn_worker(args, i, url, parts[i]) for i in range(1, args.workers)
+                  if parts[i]]
+    study = runner.run(cfg, worker=args.worker_index, progress=not args.no_progress,
+                       budget=budget)
+    if args.workers > 1:
+        codes = [p.wait() for p in others]
+        if any(codes):
+            print(f"workers exited with {codes}", file=sys.stderr)
+    if args.worker_index:
+        return 0
     df = leaderboard(study)
     counts = df["state"].value_counts().to_dict()
     print(f"study {cfg.study.name}: {len(df)} trials {counts}; storage {url}; "

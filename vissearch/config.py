@@ -113,6 +113,7 @@ class ModelSpec(_Frozen):
     weights: str = "imagenet"
     preprocess: Literal["auto", "caffe", "tf", "torch", "unit", "none"] = "auto"
     trust_model_code: bool = False
+    judge: str | None = Field(None, description="model that scores transfer; zoo default")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:

@@ -121,6 +121,15 @@ def grid(images: list[np.ndarray], n: int | None = None, margin: int = 5) -> np.
     return out
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Give a finished temporary file the usual permissions (0666 less the umask) and rename it
+    into place; ``mkstemp`` files start owner-only."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a uint8 image as PNG atomically: a temporary file in the same folder, then rename.
 
@@ -135,7 +144,7 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
             Image.fromarray(np.asarray(image, dtype=np.uint8)).save(f, format="PNG")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -78,6 +78,10 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
                      space, raw, path)
 
 
-def load(path: str) -> RunConfig:
-    """Read and validate a run config file."""
-    return from_mapping(read_yaml(path), path)
+def load(path: str, storage: str | None = None) -> RunConfig:
+    """Read and validate a run config file; ``storage`` overrides ``study.storage``."""
+    raw = read_yaml(path)
+    if storage:
+        study = raw.get("study")
+        raw = {**raw, "study": {**(study if isinstance(study, dict) else {}), "storage": storage}}
+    return from_mapping(raw, path)

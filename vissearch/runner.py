@@ -19,7 +19,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 from tqdm import tqdm
 
-from vissearch import models, objectives, scores, store
+from vissearch import evaluate, models, objectives, scores, store, zoo
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
 from vissearch.render import RenderResult, render
@@ -44,9 +44,15 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "vissearch": __version__}
 
 
-def make_sampler(cfg: RunConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """The study's sampler; each worker of a study draws from its own seed."""
-    seed = cfg.study.seed + worker
+def make_sampler(
+    cfg: RunConfig, worker: int = 0, existing: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded by the study seed, the worker and the trials already there.
+
+    Workers sharing one seed would draw the same settings, and so would a resumed run that
+    started its sampler afresh; mixing in both keeps every draw new and still reproducible.
+    """
+    seed = (cfg.study.seed + 7919 * worker + 1_000_003 * existing) % (2**32)
     kind = cfg.study.sampler
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -71,9 +77,13 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
     directions = [scores.SCORES[o].direction for o in cfg.study.objectives]
     study = optuna.create_study(
-        study_name=cfg.study.name, storage=url, sampler=make_sampler(cfg, worker),
+        study_name=cfg.study.name, storage=store.make_storage(url),
+        sampler=make_sampler(cfg, worker),
         pruner=make_pruner(cfg), directions=directions, load_if_exists=True,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:
+        study.sampler = make_sampler(cfg, worker, existing)
     stored = study.user_attrs.get("config")
     if stored is None:
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))
@@ -82,14 +92,14 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     elif _comparable(stored) != _comparable(cfg.stored()):
         raise UserError(
             f"study {cfg.study.name!r} in {url} was made with another config; change study.name "
-            "to start a new study (only study.n_trials and study.timeout may change on resume)"
+            "to start a new study (only study n_trials, timeout and storage may change on resume)"
         )
     return study
 
 
 def _comparable(raw: dict) -> str:
     data = json.loads(json.dumps(raw))
-    for key in ("n_trials", "timeout"):
+    for key in ("n_trials", "timeout", "storage"):
         data.get("study", {}).pop(key, None)
     return json.dumps(data, sort_keys=True)
 
@@ -98,42 +108,81 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
 
-def run(cfg: RunConfig, worker: int = 0, progress: bool = True) -> optuna.Study:
-    """Run the study until ``n_trials`` trials have finished in all (counting earlier runs)."""
+def counted(study: optuna.Study) -> int:
+    """Trials that count toward ``n_trials``: complete, pruned, or failed with a recorded error.
+
+    A trial whose worker was killed fails with no error recorded; it does not count, and its
+    settings run again (the storage's heartbeat callback enqueues them).
+    """
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
+               if t.state != optuna.trial.TrialState.FAIL or "error" in t.user_attrs)
+
+
+def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
+        budget: int | None = None) -> optuna.Study:
+    """Run until ``n_trials`` trials count in all (earlier runs and other workers included).
+
+    ``budget`` caps the trials this process starts (the share of one of several workers).
+    """
     study = open_or_create(cfg, worker)
     loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
     objectives.build(loaded, cfg.target)  # a bad target is the user's error, not 40 failed trials
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = cfg.study.n_trials - done
-    if remaining <= 0:
+    _fail_stale(study)
+    done = counted(study)
+    if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
         return study
     artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
     objective = TrialObjective(cfg, loaded, artifacts)
-    callbacks = [optuna.study.MaxTrialsCallback(cfg.study.n_trials, states=FINISHED)]
-    bar = tqdm(total=remaining, unit="trial", desc=cfg.study.name, disable=not progress)
-    callbacks.append(_progress(bar, cfg))
+    bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
+               disable=not progress)
     try:
-        study.optimize(objective, n_trials=remaining, timeout=cfg.study.timeout,
-                       catch=(Exception,), callbacks=callbacks)
+        study.optimize(objective, n_trials=budget or 4 * cfg.study.n_trials,
+                       timeout=cfg.study.timeout,
+                       catch=(Exception,), callbacks=[_stop_at(cfg.study.n_trials, bar, cfg)])
     finally:
         bar.close()
     return study
 
 
-def _progress(bar: tqdm, cfg: RunConfig):
+def shares(remaining: int, workers: int) -> list[int]:
+    """Split the remaining trials between workers as evenly as possible."""
+    return [remaining // workers + (i < remaining % workers) for i in range(workers)]
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Give RUNNING trials left by a killed worker time to go stale, then fail and retry them.
+
+    Trials of live workers keep their heartbeat and stay RUNNING.
+    """
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return
+    deadline = time.monotonic() + store.GRACE_S + store.HEARTBEAT_S
+    while time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            return
+        time.sleep(1.0)
+
+
+def _stop_at(n_trials: int, bar: tqdm, cfg: RunConfig):
     first = cfg.study.objectives[0]
+    sign = 1 if scores.SCORES[first].direction == "maximize" else -1
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        bar.update(1)
+        done = counted(study)
+        bar.n = min(done, n_trials)
         post = {"last": trial.state.name.lower()}
-        done = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.values]
-        if done:
-            sign = 1 if scores.SCORES[first].direction == "maximize" else -1
-            post["best_" + first] = f"{max(sign * t.values[0] for t in done) * sign:.4g}"
+        values = [t.values[0] for t in study.get_trials(deepcopy=False, states=FINISHED)
+                  if t.values and np.isfinite(t.values[0])]
+        if values:
+            post["best_" + first] = f"{sign * max(sign * v for v in values):.4g}"
         if trial.duration is not None:
             post["s/trial"] = f"{trial.duration.total_seconds():.1f}"
         bar.set_postfix(post)
+        if done >= n_trials:
+            study.stop()
 
     return callback
 
@@ -144,6 +193,8 @@ class TrialObjective:
     def __init__(self, cfg: RunConfig, loaded: models.LoadedModel, artifacts):
         self.cfg, self.loaded, self.artifacts = cfg, loaded, artifacts
         self.versions = versions()
+        judge = cfg.model.judge or zoo.JUDGES.get(cfg.model.name or "")
+        self.evaluator = evaluate.Evaluator(loaded, cfg.target, judge)
 
     def __call__(self, trial: optuna.Trial):
         try:
@@ -156,7 +207,12 @@ class TrialObjective:
 
     def _run(self, trial: optuna.Trial):
         cfg = self.cfg
-        seed = trial_seed(cfg.study.seed, trial.number)
+        frozen = next(t for t in trial.study.get_trials(deepcopy=False)
+                      if t.number == trial.number)
+        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        seed = trial_seed(cfg.study.seed, trial.number if retried is None else retried)
+        if retried is not None:
+            trial.set_user_attr("retry_of", retried)
         settings = cfg.settings(cfg.space.suggest(trial, cfg.fixed), seed)
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("settings", settings.model_dump())
@@ -182,11 +238,14 @@ class TrialObjective:
             raise FloatingPointError("every target met NaN or inf")
         computed = trial.user_attrs["scores"]
         values = [computed[name] for name in cfg.study.objectives]
+        bad = [n for n, v in zip(cfg.study.objectives, values, strict=True) if not np.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"objective {bad[0]} is {computed[bad[0]]} for this trial")
         return values[0] if single else values
 
     def _record(self, trial: optuna.Trial, result: RenderResult, seconds: float) -> None:
         idx = [str(i) for i in result.indices]
-        trial.set_user_attr("scores", scores.compute(result))
+        trial.set_user_attr("scores", {**scores.compute(result), **self.evaluator(result)})
         trial.set_user_attr("activations", dict(zip(idx, map(float, result.activations),
                                                     strict=True)))
         trial.set_user_attr("dead", [i for i, d in zip(idx, result.dead, strict=True) if d])

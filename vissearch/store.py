@@ -16,6 +16,34 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from vissearch.errors import UserError
+from vissearch.imageio import publish
+
+HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
+GRACE_S = 8  # a RUNNING trial without a heartbeat this long is failed and its settings retried
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage | str:
+    """An RDB storage (SQLite, PostgreSQL, MySQL) with heartbeats, so a trial whose worker was
+    killed is marked FAIL and its settings run again; other URLs pass through to Optuna."""
+    if not url.startswith(("sqlite:", "postgresql", "mysql")):
+        return url
+    try:
+        return _rdb(url)
+    except ImportError:
+        raise UserError(f"storage {url.split('@')[-1]!r} needs its database driver; for "
+                        "PostgreSQL: pip install -e '.[postgres]' (psycopg 3)") from None
+
+
+def _rdb(url: str) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=HEARTBEAT_S,
+        grace_period=GRACE_S,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=3
+        ),
+        engine_kwargs={"pool_pre_ping": True} if url.startswith("postgresql") else None,
+    )
 
 
 def storage_url(name: str, storage: str | None, results: str = "results") -> str:
@@ -50,7 +78,7 @@ class AtomicArtifactStore(FileSystemArtifactStore):
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.base / artifact_id)
+            publish(tmp, self.base / artifact_id)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -60,7 +88,7 @@ def open_study(name: str, storage: str | None = None, results: str = "results") 
     """Load an existing study; a missing one is a user error naming the storage."""
     url = storage_url(name, storage, results)
     try:
-        return optuna.load_study(study_name=name, storage=url)
+        return optuna.load_study(study_name=name, storage=make_storage(url))
     except KeyError:
         raise UserError(f"no study named {name!r} in {url}; run it first") from None
 

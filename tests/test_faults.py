@@ -1,0 +1,139 @@
+"""Runs that survive: kill -9 at random moments, then run again; several workers on one study.
+
+Each worker is a real subprocess running ``python -m vissearch run``. PostgreSQL is used when
+``VISSEARCH_TEST_PG`` holds a server URL (CI starts one); SQLite otherwise.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import optuna
+import pytest
+from PIL import Image
+
+from vissearch import runner, store
+
+CLI = [sys.executable, "-m", "vissearch"]
+PG = os.environ.get("VISSEARCH_TEST_PG")
+
+
+def write_config(tmp_path, tiny_path, name, n_trials, storage=None):
+    name = f"{name}-{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives one test run
+    cfg = {
+        "study": {"name": name, "seed": 5, "n_trials": n_trials, "results": str(tmp_path / "res"),
+                  "storage": storage},
+        "model": {"path": tiny_path, "preprocess": "none"},
+        "target": {"kind": "class", "indices": [0, 1, 2]},
+        "render": {"size": 24, "steps": 60},
+        "search": {"lr": {"log_uniform": [0.5, 20.0]}, "median_size": {"choice": [0, 3]},
+                   "optimizer": {"choice": ["sgd", "adam"]}},
+    }
+    path = tmp_path / f"{name}.json.yaml"
+    path.write_text(json.dumps(cfg))
+    return path, cfg
+
+
+def load(cfg) -> optuna.Study:
+    s = cfg["study"]
+    return store.open_study(s["name"], s["storage"], s["results"])
+
+
+def check_consistent(study: optuna.Study, n_trials: int) -> None:
+    """n_trials complete; every killed trial's settings ran again; no broken image anywhere."""
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == n_trials == runner.counted(study)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
+              and "error" not in t.user_attrs]
+    rerun = {t.user_attrs["retry_of"]: t.params for t in complete if "retry_of" in t.user_attrs}
+    for t in killed:
+        original = t.user_attrs.get("retry_of", t.number)
+        assert rerun.get(original) == t.params, f"trial {t.number} was not run again"
+    for t in complete:
+        images = t.user_attrs["images"]
+        for aid in [images["grid"], *images["targets"].values()]:
+            path = store.artifact_path(study, aid)
+            assert path is not None, f"trial {t.number} lost an image"
+            with Image.open(path) as im:
+                im.verify()  # a truncated PNG fails here
+    base = study.user_attrs["artifact_dir"]
+    for name in os.listdir(base):
+        if not name.endswith(".tmp"):
+            with Image.open(os.path.join(base, name)) as im:
+                im.verify()
+
+
+def wait_for_running(cfg, timeout: float = 180.0) -> None:
+    """Block until the study has a RUNNING trial (start-up takes seconds, more under load)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if load(cfg).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+                return
+        except Exception:  # the study does not exist yet
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("no trial started")
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
+    path, cfg = write_config(tmp_path, tiny_path, "killed", n_trials=6)
+    rng = np.random.default_rng(2024)
+    for _ in range(3):
+        proc = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_running(cfg)
+        time.sleep(rng.uniform(0.0, 2.0))  # a random point inside or just after that trial
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    study = load(cfg)
+    check_consistent(study, 6)
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in study.get_trials()), \
+        "no kill landed inside a trial; the test proved nothing"
+
+
+def test_workers_share_a_study_without_losing_or_duplicating(tmp_path, tiny_path):
+    path, cfg = write_config(tmp_path, tiny_path, "workers", n_trials=12, storage=PG)
+    done = subprocess.run([*CLI, "run", str(path), "--workers", "3", "--no-progress"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = load(cfg)
+    check_consistent(study, 12)
+    params = [json.dumps(t.params, sort_keys=True) for t in study.get_trials()]
+    assert len(set(params)) == len(params) == 12
+
+
+def test_a_worker_killed_mid_trial_has_its_trial_run_again(tmp_path, tiny_path):
+    path, cfg = write_config(tmp_path, tiny_path, "one-killed", n_trials=6, storage=PG)
+    url = store.storage_url(cfg["study"]["name"], PG, cfg["study"]["results"])
+    workers = [subprocess.Popen([*CLI, "run", str(path), "--no-progress", "--worker-index",
+                                 str(i), "--storage", url, "--budget", "3"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for i in range(2)]
+    wait_for_running(cfg)
+    workers[0].send_signal(signal.SIGKILL)
+    workers[1].wait(timeout=600)
+    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    study = load(cfg)
+    check_consistent(study, 6)
+    assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
+
+
+@pytest.mark.skipif(not PG, reason="set VISSEARCH_TEST_PG to a PostgreSQL URL (CI does)")
+def test_postgres_is_really_used():
+    assert PG.startswith("postgresql")
+    storage = store.make_storage(PG)
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    assert storage.get_heartbeat_interval() == store.HEARTBEAT_S
