@@ -33,6 +33,8 @@ def test_keras_deprocess_centres_and_scales():
 
 def test_grid_layout_with_margin_and_black_cells():
     tiles = [np.full((4, 4, 3), v, np.uint8) for v in (10, 20, 30)]
+    assert grid(tiles[:2], margin=5).shape == (4, 13, 3)  # 2 columns, 1 row
+    assert grid(tiles, n=3, margin=5).shape == (22, 22, 3)  # n x n when asked
     g = grid(tiles, margin=5)
     assert g.shape == (13, 13, 3)
     assert g[0, 0, 0] == 10 and g[0, 9, 0] == 20 and g[9, 0, 0] == 30 and g[9, 9, 0] == 0

@@ -30,6 +30,14 @@ def add_parsers(sub) -> None:
     lb.add_argument("--csv", help="also write the whole leaderboard to this CSV file")
     lb.add_argument("--state", help="only trials in this state (COMPLETE, FAIL, PRUNED, ...)")
 
+    rep = sub.add_parser("report", help="write a static HTML report of a study")
+    rep.add_argument("config")
+    rep.add_argument("--out", required=True, help="output folder (index.html and images)")
+
+    db = sub.add_parser("dashboard", help="start optuna-dashboard on 127.0.0.1 with the images")
+    db.add_argument("config")
+    db.add_argument("--port", type=int, default=8080)
+
     rp = sub.add_parser("reproduce", help="render a stored trial again from its settings")
     rp.add_argument("config")
     rp.add_argument("--trial", default="best", help="best (default) or a trial number")
@@ -129,3 +137,29 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print("\n# paste into a config's render: section\n" +
           yaml.safe_dump({"render": block}, sort_keys=True))
     return 0 if identical == len(same) else 1
+
+
+@command
+def cmd_report(args: argparse.Namespace) -> int:
+    from vissearch import report
+
+    _, study = _study(args.config)
+    index = report.build(study, args.out, config_path=args.config)
+    print(f"wrote {index} (open it in a browser; it needs no server)")
+    return 0
+
+
+@command
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from vissearch import store
+
+    cfg, study = _study(args.config)
+    url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
+    artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
+    print(f"optuna-dashboard for study {cfg.study.name}: http://127.0.0.1:{args.port}/ "
+          "(Ctrl-C stops it)", flush=True)
+    run_server(store.make_storage(url), host="127.0.0.1", port=args.port,
+               artifact_store=artifacts)
+    return 0

@@ -105,18 +105,21 @@ def to_uint8(x: np.ndarray, pre: Preprocess, mode: str = "exact", std: float = 0
 
 
 def grid(images: list[np.ndarray], n: int | None = None, margin: int = 5) -> np.ndarray:
-    """Tile uint8 images row by row into an n x n grid with black margins.
+    """Tile uint8 images row by row into a grid with black margins.
 
-    ``n`` defaults to the smallest square that holds them all; extra images are dropped, empty
-    cells stay black. Images must share one shape.
+    With ``n`` the grid is n x n (the Keras example's 8 x 8 of the best 64): extra images are
+    dropped and empty cells stay black. Without it there are ``ceil(sqrt(count))`` columns and
+    as many rows as needed. Images must share one shape.
     """
     if not images:
         raise ValueError("grid of no images")
-    n = n or int(np.ceil(np.sqrt(len(images))))
+    cols = n or int(np.ceil(np.sqrt(len(images))))
+    rows = n or int(np.ceil(len(images) / cols))
     h, w, c = images[0].shape
-    out = np.zeros((n * h + (n - 1) * margin, n * w + (n - 1) * margin, c), dtype=np.uint8)
-    for k, img in enumerate(images[: n * n]):
-        i, j = divmod(k, n)
+    out = np.zeros((rows * h + (rows - 1) * margin, cols * w + (cols - 1) * margin, c),
+                   dtype=np.uint8)
+    for k, img in enumerate(images[: rows * cols]):
+        i, j = divmod(k, cols)
         out[i * (h + margin) : i * (h + margin) + h, j * (w + margin) : j * (w + margin) + w] = img
     return out
 

@@ -116,3 +116,30 @@ def shared_settings(df: pd.DataFrame, top: int) -> list[str]:
             counts = shown.value_counts()
             lines.append(f"{p}: {counts.index[0]} in {counts.iloc[0]} of {len(best)}")
     return lines
+
+
+def styled(df: pd.DataFrame, width: int = 96):
+    """The leaderboard for a notebook: a pandas Styler with each trial's grid as a thumbnail.
+
+    The images are embedded (base64), so the view works wherever the notebook is opened. The
+    plain DataFrame stays the API; this is only how it looks.
+
+    Example:
+        >>> styled(leaderboard("quickstart").head(10))
+    """
+    import base64
+
+    def thumb(path) -> str:
+        if not isinstance(path, str):
+            return ""
+        data = base64.b64encode(open(path, "rb").read()).decode("ascii")
+        return (f'<img src="data:image/png;base64,{data}" width="{width}" '
+                'style="image-rendering:pixelated">')
+
+    shown = df.copy()
+    shown.insert(2, "image", shown["grid_png"])
+    floats = list(shown.select_dtypes("float").columns)
+    text = [c for c in shown.columns if c not in floats and c != "image"]
+    return (shown.style.format({"image": thumb})
+            .format("{:.4g}", subset=floats, na_rep="")
+            .format(subset=text, escape="html", na_rep=""))

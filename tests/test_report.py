@@ -1,0 +1,147 @@
+"""The HTML report in a real headless Chromium, the dashboard over HTTP, the notebook view."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+
+from vissearch import report, runconfig, runner, store
+from vissearch.leaderboards import leaderboard, styled
+
+ARTIFACTS = Path(os.environ.get("VISSEARCH_TEST_ARTIFACTS", "test-artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory, tiny_path):
+    root = tmp_path_factory.mktemp("report")
+    raw = {
+        "study": {"name": "report-study", "seed": 3, "n_trials": 4, "results": str(root / "res")},
+        "model": {"path": tiny_path, "preprocess": "none"},
+        "target": {"kind": "class", "indices": [0, 1]},
+        "render": {"size": 16, "steps": 6},
+        "search": {"lr": {"log_uniform": [0.5, 20.0]}, "optimizer": {"choice": ["sgd", "adam"]}},
+    }
+    path = root / "config.yaml"
+    path.write_text(json.dumps(raw))
+    study = runner.run(runconfig.from_mapping(raw, str(path)), progress=False)
+    return study, path, root
+
+
+def test_report_has_every_section_and_image(small_study, tmp_path):
+    study, path, _ = small_study
+    index = report.build(study, tmp_path / "r", config_path=str(path))
+    page = index.read_text()
+    for text in ("Leaderboard", "Best trials side by side", "Optimization history",
+                 "Parameter importances", "Slice plot", "Loss curves", "Reproduce the best",
+                 "--trial", "Config"):
+        assert text in page, text
+    assert (tmp_path / "r" / "plotly.min.js").stat().st_size > 1_000_000
+    assert "cdn" not in page.lower() and "https://" not in page
+    for t in study.get_trials():
+        assert (tmp_path / "r" / "images" / f"trial_{t.number}_grid.png").is_file()
+
+
+def test_names_and_values_are_escaped_and_empty_studies_say_so(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    evil = "<script>alert(1)</script>"
+    study = optuna.create_study(study_name=evil, storage=url)
+    page = report.build(study, tmp_path / "empty").read_text()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "no trials yet" in page
+    study.set_user_attr("config", {"study": {"objective": "activation"}})
+    trial = study.ask()
+    trial.suggest_categorical("init", ["<b>bold</b>"])
+    trial.set_user_attr("error", "boom <img src=x onerror=alert(2)>")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    page = report.build(study, tmp_path / "failed").read_text()
+    assert "No trial of this study has completed" in page
+    assert "<img src=x" not in page and "<b>bold" not in page and "&lt;b&gt;bold" in page
+
+
+def test_notebook_view_embeds_thumbnails(small_study):
+    study, _, _ = small_study
+    html = styled(leaderboard(study)).to_html()
+    assert html.count("data:image/png;base64,") == 4
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (CI installs it)")
+def test_report_in_headless_chromium(small_study, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    study, path, _ = small_study
+    index = report.build(study, tmp_path / "r", config_path=str(path))
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(index.as_uri())
+        page.wait_for_load_state("load")
+        loaded = page.eval_on_selector_all(
+            "img.thumb", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+        assert loaded == [True] * len(study.get_trials())
+        assert page.locator(".plot-container").count() >= 4  # plotly drew its figures
+
+        def order():
+            return page.eval_on_selector_all(
+                "#board tr.trial", "rows => rows.map(r => r.dataset.trial)")
+
+        def column(name):
+            return page.locator("#board th", has_text=name).first
+
+        before = order()
+        column("activation").click()  # ascending
+        ascending = order()
+        column("activation").click()  # descending
+        assert ascending == list(reversed(order())) and ascending != before
+        acts = {str(int(r["number"])): r["activation"] for _, r in leaderboard(study).iterrows()}
+        assert [acts[n] for n in ascending] == sorted(acts.values())
+        page.locator("#board tr.trial").first.click()
+        assert page.locator("#board tr.detail:not([hidden]) img").count() == 2
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_serves_a_trial_image(small_study):
+    study, path, root = small_study
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vissearch", "dashboard", str(path),
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert f"http://127.0.0.1:{port}/" in proc.stdout.readline()
+        trial = study.best_trial
+        aid = trial.user_attrs["images"]["grid"]
+        storage = store.make_storage(store.storage_url(study.study_name, None, root / "res"))
+        study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        url = f"http://127.0.0.1:{port}/artifacts/{study_id}/{trial_id}/{aid}"
+        deadline, body = time.monotonic() + 60, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                body = urllib.request.urlopen(url, timeout=5).read()
+            except OSError:
+                time.sleep(0.5)
+        assert body == store.artifact_path(study, aid).read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
