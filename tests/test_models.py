@@ -36,7 +36,8 @@ def test_bad_targets_name_the_value_and_what_is_valid(tiny, target, expected):
 
 
 def test_unknown_layer_suggests_the_closest(tiny):
-    text = message(lambda: objectives.build(tiny, TargetSpec(kind="filter", layer="conv_2")))
+    target = TargetSpec(kind="filter", layer="conv_2", indices=[0])
+    text = message(lambda: objectives.build(tiny, target))
     assert "did you mean: conv2" in text
 
 

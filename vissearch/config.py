@@ -127,7 +127,7 @@ class TargetSpec(_Frozen):
 
     kind: Literal["class", "filter", "layer", "neuron"] = "filter"
     layer: str | None = None
-    indices: list[int] = Field(default_factory=lambda: [0])
+    indices: list[int] | None = None  # required, except for kind: layer (replicas, default [0])
     reduce: Literal["mean", "sum"] = "mean"
 
     @field_validator("indices", mode="before")
@@ -143,6 +143,11 @@ class TargetSpec(_Frozen):
     def _valid(self) -> TargetSpec:
         if self.kind != "class" and not self.layer:
             raise ValueError(f"target.layer is required for kind: {self.kind}")
+        if self.indices is None:
+            if self.kind != "layer":
+                raise ValueError(f"target.indices is required for kind: {self.kind} "
+                                 "(a list of class or filter numbers)")
+            object.__setattr__(self, "indices", [0])
         if not self.indices:
             raise ValueError("target.indices is empty")
         neg = [i for i in self.indices if i < 0]

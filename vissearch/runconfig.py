@@ -70,6 +70,14 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
                             f"{closest(name, scores.SCORES)}; valid: {', '.join(scores.SCORES)}")
     if len(sections.study.objectives) > 2:
         raise UserError(f"{where}: study.objective takes one score or a list of two")
+    if sections.model.path and not Path(sections.model.path).is_file():
+        raise UserError(f"{where}: model.path {sections.model.path!r}: no such file")
+    if sections.model.name and sections.model.name.startswith("zoo/"):
+        from vissearch import zoo
+
+        if sections.model.name not in zoo.NAMES:
+            raise UserError(f"{where}: model.name {sections.model.name!r} is not in the zoo"
+                            f"{closest(sections.model.name, zoo.NAMES)}")
     base = Path(path).parent if path else None
     space = searchspace.load(sections.search, base=base, fixed=sections.render)
     if sections.study.sampler == "grid":

@@ -1,0 +1,86 @@
+"""Every mistake in a run config is one line, naming the key path, the bad value and what is
+valid, found before any model loads. One test per case."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from vissearch import runconfig
+from vissearch.errors import UserError
+
+GOOD = {
+    "study": {"name": "ok", "n_trials": 3},
+    "model": {"name": "zoo/shapes"},
+    "target": {"kind": "class", "indices": [0, 1]},
+    "render": {"size": 32, "steps": 10},
+    "search": {"lr": {"log_uniform": [0.1, 10.0]}},
+}
+
+
+def with_change(path: str, value):
+    cfg = copy.deepcopy(GOOD)
+    *parents, last = path.split(".")
+    node = cfg
+    for key in parents:
+        node = node[key]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+CASES = [
+    ("unknown key", "study.n_trails", 5, "study.n_trails: unknown key (did you mean: n_trials"),
+    ("wrong type", "study.n_trials", "ten", "study.n_trials: Input should be a valid integer"),
+    ("inverted range", "search.lr", {"uniform": [5.0, 1.0]}, "empty or inverted range [5.0, 1.0]"),
+    ("empty range", "search.lr", {"uniform": [1.0, 1.0]}, "empty or inverted range [1.0, 1.0]"),
+    ("log range touches 0", "search.lr", {"log_uniform": [0.0, 1.0]}, "touches 0"),
+    ("unknown sampler", "study.sampler", "bayes", "'random', 'tpe', 'qmc' or 'grid'"),
+    ("unknown optimizer", "render.optimizer", "adamw", "'sgd', 'nesterov', 'rmsprop' or 'adam'"),
+    ("unknown init", "render.init", "noise", "'uniform', 'gaussian', 'gray' or 'image'"),
+    ("unknown schedule", "render.schedule", "exp", "'constant', 'step', 'cosine' or 'linear'"),
+    ("even median", "render.median_size", 4, "median_size must be 0 (off), 3 or 5, got 4"),
+    ("missing model", "model", {}, "give exactly one of model.name or model.path"),
+    ("missing model file", "model", {"path": "nowhere.keras"}, "'nowhere.keras': no such file"),
+    ("unknown zoo model", "model", {"name": "zoo/shape"}, "did you mean: zoo/shapes"),
+    ("missing indices", "target.indices", KeyError, "target.indices is required"),
+    ("negative indices", "target.indices", [1, -2], "must be >= 0, got [-2]"),
+    ("duplicate indices", "target.indices", [1, 1], "duplicates: [1]"),
+    ("n_trials zero", "study.n_trials", 0, "study.n_trials: Input should be greater than"),
+    ("missing space file", "search", "searchspace/nope.yaml", "'searchspace/nope.yaml' does not"),
+    ("fixed and searched", "render.lr", 1.0, "render.lr is both fixed (render:) and searched"),
+    ("unknown objective", "study.objective", "beauty", "'beauty' is not a score"),
+    ("bad study name", "study.name", "../escape", "may hold only letters, digits"),
+]
+
+
+@pytest.mark.parametrize("case, path, value, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_config(case, path, value, expected):
+    with pytest.raises(UserError) as info:
+        runconfig.from_mapping(with_change(path, value), "c.yaml")
+    message = str(info.value)
+    assert expected in message and "\n" not in message, message
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("study:\n  name: x\n  n_trials: [3\nmodel: {name: zoo/shapes}\n")
+    with pytest.raises(UserError, match=r"c.yaml: YAML syntax error at line \d+"):
+        runconfig.load(str(bad))
+
+
+def test_the_cli_exits_2_with_one_line_and_debug_shows_a_traceback(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text(yaml.safe_dump(with_change("render.median_size", 4)))
+    cmd = [sys.executable, "-m", "vissearch", "run", str(bad)]
+    plain = subprocess.run(cmd, capture_output=True, text=True)
+    assert plain.returncode == 2
+    assert plain.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in plain.stderr and "median_size" in plain.stderr
+    debug = subprocess.run([sys.executable, "-m", "vissearch", "--debug", *cmd[3:]],
+                           capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
