@@ -142,3 +142,11 @@ def test_both_deprocess_modes_give_uint8_rgb(tiny):
     assert exact.shape == keras_mode.shape == (24, 24, 3)
     pre = Preprocess.named("none")
     assert np.array_equal(exact, np.clip(np.rint(pre.to_pixels(result.inputs[0])), 0, 255))
+
+
+def test_batches_report_steps_that_count_on(tiny):
+    seen = []
+    render(tiny, TargetSpec(kind="class", indices=[0, 1, 2]),
+           RenderSettings(**{**FAST, "steps": 20, "batch_size": 2}),
+           callback=lambda step, values: seen.append((step, len(values))))
+    assert seen == [(10, 2), (20, 2), (30, 1), (40, 1)]

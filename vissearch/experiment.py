@@ -70,8 +70,7 @@ def render_with_progress(loaded, target, settings, desc: str = "render") -> Rend
     state = {"last": 0}
 
     def on_window(step: int, values: np.ndarray) -> bool:
-        delta = step - state["last"] if step > state["last"] else step
-        bar.update(delta)
+        bar.update(step - state["last"])
         state["last"] = step
         bar.set_postfix(act=f"{float(np.nanmean(values)):.3g}")
         return False

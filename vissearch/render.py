@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -41,7 +41,6 @@ class RenderResult:
     steps_run: int = 0
     seconds: float = 0.0
     stopped: str = ""  # "", "early" or "callback"
-    extra: dict = field(default_factory=dict)
 
     def pixels(self) -> np.ndarray:
         """Float RGB pixels ``[B, H, W, 3]`` (the exact inverse of preprocessing, unclipped)."""
@@ -103,14 +102,21 @@ def render(
     objective = objectives.build(loaded, target)
     start = time.perf_counter()
     bs = settings.batch_size
+    steps = sum(n for _, n in stage_plan(settings))
     parts = []
     for k, first in enumerate(range(0, len(target.indices), bs)):
         chunk = target.indices[first : first + bs]
         gen = tf.random.Generator.from_seed(settings.seed + 1_000_003 * k)
-        parts.append(_Batch(objective, chunk, settings, loaded.preprocess, gen).run(callback))
+        # later batches report after the earlier ones: steps count on across batches
+        report = None if callback is None else _offset(callback, k * steps)
+        parts.append(_Batch(objective, chunk, settings, loaded.preprocess, gen).run(report))
         if parts[-1]["stopped"] == "callback":
             break
     return _merge(parts, target, settings, loaded.preprocess, time.perf_counter() - start)
+
+
+def _offset(callback: WindowCallback, start: int) -> WindowCallback:
+    return lambda step, values: callback(start + step, values)
 
 
 class _Batch:
@@ -123,6 +129,7 @@ class _Batch:
         self.total = sum(n for _, n in self.plan)
         self.param = param.make(s, len(indices), self.plan[0][0], pre, gen)
         self.failed = tf.Variable(tf.zeros([len(indices)], tf.bool))
+        self.best_x = self.best_val = None  # tracked in the last stage when keep == "best"
 
     def run(self, callback: WindowCallback | None) -> dict:
         s, acts, t, stopped = self.s, [], 0, ""
@@ -152,8 +159,7 @@ class _Batch:
 
     def _finish(self, acts: list, steps: int, stopped: str) -> dict:
         s = self.s
-        value = self.best_x if s.keep == "best" and hasattr(self, "best_x") else None
-        images = self.param.images(value)
+        images = self.param.images(self.best_x)
         if s.upscale_stages:
             images = tf.image.resize(images, [s.size, s.size], method="bicubic")
         final = self.objective(images, self.idx).numpy()
