@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from vissearch import evaluate, models, runconfig, runner, scores  # noqa: E402
+from vissearch import evaluate, models, runconfig, runner, scores, store  # noqa: E402
 from vissearch.config import RenderSettings, TargetSpec  # noqa: E402
 from vissearch.imageio import write_png  # noqa: E402
 from vissearch.render import render  # noqa: E402
@@ -47,7 +47,7 @@ METHODS = {
 def main() -> None:
     cfg = runconfig.load(str(ROOT / "experiments/shapes_search.yaml"))
     study = runner.run(cfg)
-    best = runner.find_trial(study, "best")
+    best = store.find_trial(study, "best")
     searched = {k: v for k, v in best.user_attrs["settings"].items() if k != "seed"}
     methods = {**METHODS, f"random search, best of {cfg.study.n_trials}": searched}
 

@@ -10,6 +10,7 @@ import pytest
 from vissearch import runconfig, runner, store
 from vissearch.errors import UserError
 from vissearch.leaderboards import leaderboard, shared_settings
+from vissearch.reproduce import reproduce
 
 SPACE = {
     "lr": {"log_uniform": [0.5, 20.0]},
@@ -87,7 +88,7 @@ def test_resume_with_another_config_is_refused(tiny_path, tmp_path, done_study):
 
 def test_reproduce_gives_identical_png_bytes(done_study, tmp_path):
     _, study = done_study
-    trial, settings, same = runner.reproduce(study, "best", tmp_path / "again")
+    trial, settings, same = reproduce(study, "best", tmp_path / "again")
     assert trial.number == study.best_trial.number
     assert same and all(same.values()), same
     assert settings.seed == trial.user_attrs["seed"]

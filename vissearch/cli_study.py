@@ -120,12 +120,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 @command
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from vissearch import runner
     from vissearch.config import RenderSettings
+    from vissearch.reproduce import reproduce
 
     _, study = _study(args.config)
     out = Path(args.out)
-    trial, settings, same = runner.reproduce(study, args.trial, out)
+    trial, settings, same = reproduce(study, args.trial, out)
     identical = sum(same.values())
     print(f"trial {trial.number}: wrote {len(same)} images to {out}; "
           f"{identical} of {len(same)} identical to the stored ones")

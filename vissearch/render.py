@@ -57,6 +57,13 @@ class RenderResult:
         order = np.argsort(-np.nan_to_num(self.activations, nan=-np.inf), kind="stable")
         return [int(i) for i in order if keep[i]]
 
+    def files(self) -> dict[str, np.ndarray]:
+        """File name -> uint8 image: ``grid.png`` and ``target_<index>.png`` per target."""
+        out = {"grid.png": self.grid_image()}
+        for i, img in zip(self.indices, self.pngs(), strict=True):
+            out[f"target_{i}.png"] = img
+        return out
+
     def grid_image(self) -> np.ndarray:
         """The n x n grid of the best targets by activation, 5 px margin."""
         images = self.pngs()

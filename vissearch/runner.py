@@ -258,7 +258,7 @@ class TrialObjective:
     def _upload(self, trial: optuna.Trial, result: RenderResult) -> dict:
         ids: dict = {"targets": {}}
         with tempfile.TemporaryDirectory() as tmp:
-            for name, image in images_of(result).items():
+            for name, image in result.files().items():
                 path = write_png(Path(tmp) / name, image)
                 aid = upload_artifact(artifact_store=self.artifacts, file_path=str(path),
                                       study_or_trial=trial, mimetype="image/png")
@@ -269,14 +269,6 @@ class TrialObjective:
         return ids
 
 
-def images_of(result: RenderResult) -> dict[str, np.ndarray]:
-    """File name -> uint8 image: the grid and one PNG per target."""
-    out = {"grid.png": result.grid_image()}
-    for i, img in zip(result.indices, result.pngs(), strict=True):
-        out[f"target_{i}.png"] = img
-    return out
-
-
 def _thin(curves: np.ndarray) -> dict:
     """Per-target curves at no more than CURVE_POINTS steps (NaN as None, for JSON)."""
     n = curves.shape[0]
@@ -285,49 +277,3 @@ def _thin(curves: np.ndarray) -> dict:
     return {"steps": [int(s) + 1 for s in steps],
             "values": [[None if not np.isfinite(v) else round(float(v), 6) for v in row]
                        for row in picked.T]}
-
-
-def find_trial(study: optuna.Study, which: str) -> optuna.trial.FrozenTrial:
-    """``best`` or a trial number."""
-    if which == "best":
-        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        if not complete:
-            raise UserError(f"study {study.study_name!r} has no completed trial yet")
-        if len(study.directions) == 1:
-            return study.best_trial
-        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
-        return max(study.best_trials, key=lambda t: sign * t.values[0])
-    try:
-        number = int(which)
-    except ValueError:
-        raise UserError(f"--trial {which!r}: use best or a trial number") from None
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    if number not in trials:
-        raise UserError(f"--trial {number}: the study has trials 0..{len(trials) - 1}")
-    return trials[number]
-
-
-def reproduce(study: optuna.Study, which: str, out: Path):
-    """Render a stored trial again from its settings and seed into ``out``.
-
-    Returns the trial and, per image file, whether its bytes equal the stored artifact's.
-    """
-    from vissearch import runconfig
-    from vissearch.config import RenderSettings, parse
-
-    cfg = runconfig.from_mapping(study.user_attrs["config"], None)
-    trial = find_trial(study, which)
-    if "settings" not in trial.user_attrs:
-        raise UserError(f"trial {trial.number} recorded no settings (state {trial.state.name})")
-    settings = parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
-    loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
-    result = render(loaded, cfg.target, settings)
-    ids = trial.user_attrs.get("images", {})
-    same = {}
-    for name, image in images_of(result).items():
-        path = write_png(out / name, image)
-        key = name.removeprefix("target_").removesuffix(".png")
-        aid = ids.get("grid") if name == "grid.png" else ids.get("targets", {}).get(key)
-        stored = store.artifact_path(study, aid)
-        same[name] = stored is not None and stored.read_bytes() == path.read_bytes()
-    return trial, settings, same

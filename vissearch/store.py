@@ -102,3 +102,23 @@ def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
         return None
     path = Path(base) / artifact_id
     return path if path.is_file() else None
+
+
+def find_trial(study: optuna.Study, which: str) -> optuna.trial.FrozenTrial:
+    """``best`` (the first objective's best on the Pareto front) or a trial number."""
+    if which == "best":
+        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise UserError(f"study {study.study_name!r} has no completed trial yet")
+        if len(study.directions) == 1:
+            return study.best_trial
+        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+        return max(study.best_trials, key=lambda t: sign * t.values[0])
+    try:
+        number = int(which)
+    except ValueError:
+        raise UserError(f"--trial {which!r}: use best or a trial number") from None
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise UserError(f"--trial {number}: the study has trials 0..{len(trials) - 1}")
+    return trials[number]
