@@ -150,3 +150,12 @@ def test_batches_report_steps_that_count_on(tiny):
            RenderSettings(**{**FAST, "steps": 20, "batch_size": 2}),
            callback=lambda step, values: seen.append((step, len(values))))
     assert seen == [(10, 2), (20, 2), (30, 1), (40, 1)]
+
+
+def test_grids_rank_filters_by_activation_and_keep_class_order(tiny):
+    s = RenderSettings(**FAST)
+    filters = render(tiny, TargetSpec(kind="filter", layer="conv2", indices=[0, 1, 2, 3]), s)
+    acts = filters.activations[filters.ranking()]
+    assert list(acts) == sorted(acts, reverse=True)
+    classes = render(tiny, TargetSpec(kind="class", indices=[3, 0, 4]), s)
+    assert classes.ranking() == [0, 1, 2]

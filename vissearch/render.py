@@ -41,6 +41,7 @@ class RenderResult:
     steps_run: int = 0
     seconds: float = 0.0
     stopped: str = ""  # "", "early" or "callback"
+    kind: str = "filter"  # the target kind: class grids keep the order of the indices
 
     def pixels(self) -> np.ndarray:
         """Float RGB pixels ``[B, H, W, 3]`` (the exact inverse of preprocessing, unclipped)."""
@@ -52,8 +53,14 @@ class RenderResult:
         return [to_uint8(x, self.preprocess, s.png, s.png_std) for x in self.inputs]
 
     def ranking(self) -> list[int]:
-        """Target positions, best activation first, leaving out failed (and skipped dead) ones."""
+        """Target positions for the grid, leaving out failed (and skipped dead) ones.
+
+        Filters, layers and neurons come best activation first (the Keras example keeps the
+        best 64 of 200); classes keep the order in which they were asked for.
+        """
         keep = ~self.failed & ~(self.dead if self.settings.skip_dead else False)
+        if self.kind == "class":
+            return [i for i in range(len(self.indices)) if keep[i]]
         order = np.argsort(-np.nan_to_num(self.activations, nan=-np.inf), kind="stable")
         return [int(i) for i in order if keep[i]]
 
@@ -65,7 +72,7 @@ class RenderResult:
         return out
 
     def grid_image(self) -> np.ndarray:
-        """The n x n grid of the best targets by activation, 5 px margin."""
+        """The grid of :meth:`ranking`, 5 px margin."""
         images = self.pngs()
         ranked = [images[i] for i in self.ranking()]
         if not ranked:
@@ -318,4 +325,5 @@ def _merge(parts, target: TargetSpec, s: RenderSettings, pre: Preprocess, second
         steps_run=steps,
         seconds=seconds,
         stopped=stopped,
+        kind=target.kind,
     )

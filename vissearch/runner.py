@@ -160,7 +160,8 @@ def _fail_stale(study: optuna.Study) -> None:
         return
     deadline = time.monotonic() + store.GRACE_S + store.HEARTBEAT_S
     while time.monotonic() < deadline:
-        optuna.storages.fail_stale_trials(study)
+        with store.quiet_experimental():
+            optuna.storages.fail_stale_trials(study)
         if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             return
         time.sleep(1.0)
@@ -209,7 +210,9 @@ class TrialObjective:
         cfg = self.cfg
         frozen = next(t for t in trial.study.get_trials(deepcopy=False)
                       if t.number == trial.number)
-        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        with store.quiet_experimental():
+            retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
+                frozen)
         seed = trial_seed(cfg.study.seed, trial.number if retried is None else retried)
         if retried is not None:
             trial.set_user_attr("retry_of", retried)

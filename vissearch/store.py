@@ -7,8 +7,10 @@ study user attributes, so it can be reopened without the config file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,13 +24,22 @@ HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
 GRACE_S = 8  # a RUNNING trial without a heartbeat this long is failed and its settings retried
 
 
+@contextlib.contextmanager
+def quiet_experimental():
+    """Optuna marks its retry helpers experimental; that is no news to a user at every trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     """An RDB storage (SQLite, PostgreSQL, MySQL) with heartbeats, so a trial whose worker was
     killed is marked FAIL and its settings run again; other URLs pass through to Optuna."""
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         return url
     try:
-        return _rdb(url)
+        with quiet_experimental():
+            return _rdb(url)
     except ImportError:
         raise UserError(f"storage {url.split('@')[-1]!r} needs its database driver; for "
                         "PostgreSQL: pip install -e '.[postgres]' (psycopg 3)") from None
