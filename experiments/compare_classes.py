@@ -6,8 +6,12 @@ Renders all 11 zoo/shapes classes with four methods and scores them with the jud
 1. naive ascent: RMS-normalized gradient steps, no regularizer, no clipping;
 2. the blog's VGG16 class settings (lr 8000 on raw gradients, clipping, median 5 every 4);
 3. lucid-style settings (Fourier parameterization, decorrelated colour, jitter/scale/rotate);
-4. the best settings of a 50-trial random search (experiments/shapes_search.yaml), re-rendered
-   with three fresh seeds.
+4. the best settings of a 50-trial random search over the blog's space
+   (experiments/shapes_search.yaml);
+5. the same with jitter, scale and rotation added to the space
+   (experiments/shapes_search_robust.yaml).
+
+The searched settings are re-rendered with the three seeds below, which the searches never used.
 
 Each method is rendered with the same three seeds; the table reports means over seeds and the
 spread. Writes docs/compare_classes.md and one grid per method to docs/compare/.
@@ -44,12 +48,20 @@ METHODS = {
 }
 
 
+SEARCHES = {
+    "random search, blog space": "experiments/shapes_search.yaml",
+    "random search, blog space + jitter/scale/rotate": "experiments/shapes_search_robust.yaml",
+}
+
+
 def main() -> None:
-    cfg = runconfig.load(str(ROOT / "experiments/shapes_search.yaml"))
-    study = runner.run(cfg)
-    best = store.find_trial(study, "best")
-    searched = {k: v for k, v in best.user_attrs["settings"].items() if k != "seed"}
-    methods = {**METHODS, f"random search, best of {cfg.study.n_trials}": searched}
+    methods, found = dict(METHODS), {}
+    for label, path in SEARCHES.items():
+        cfg = runconfig.load(str(ROOT / path))
+        best = store.find_trial(runner.run(cfg), "best")
+        name = f"{label}, best of {cfg.study.n_trials}"
+        methods[name] = {k: v for k, v in best.user_attrs["settings"].items() if k != "seed"}
+        found[name] = (best, path)
 
     loaded = models.load(cfg.model)
     target = TargetSpec(kind="class", indices=list(range(len(data.CLASSES))))
@@ -65,7 +77,7 @@ def main() -> None:
                 write_png(out / f"{slug(name)}.png", result.grid_image())
         rows.append((name, per_seed))
         print(name, summary(per_seed), flush=True)
-    write_table(rows, best, searched, cfg.study.n_trials)
+    write_table(rows, found, methods)
 
 
 def slug(name: str) -> str:
@@ -79,7 +91,7 @@ def summary(per_seed: list[dict]) -> dict:
             for k in keys}
 
 
-def write_table(rows, best, searched, n_trials) -> None:
+def write_table(rows, found, methods) -> None:
     lines = [
         "# Class visualizations on zoo/shapes: does the search find better images?", "",
         "All 11 classes, 64 px, 160 steps, each method rendered with seeds "
@@ -100,9 +112,10 @@ def write_table(rows, best, searched, n_trials) -> None:
               f"{', '.join(data.CLASSES)}):", ""]
     for name, _ in rows:
         lines.append(f"**{name}**  \n![{name}](compare/{slug(name)}.png)  ")
-    lines += ["", f"Best trial of the search: #{best.number}, objective values "
-              f"{[round(v, 3) for v in best.values]}. Its settings:", "", "```json",
-              json.dumps(searched, indent=1, sort_keys=True), "```"]
+    for name, (best, path) in found.items():
+        lines += ["", f"**{name}** (`{path}`): trial #{best.number}, objective values "
+                  f"{[round(v, 3) for v in best.values]}. Its settings:", "", "```json",
+                  json.dumps(methods[name], indent=1, sort_keys=True), "```"]
     (ROOT / "docs/compare_classes.md").write_text("\n".join(lines) + "\n")
 
 
