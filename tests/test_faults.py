@@ -53,7 +53,7 @@ def check_consistent(study: optuna.Study, n_trials: int) -> None:
     killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
               and "error" not in t.user_attrs]
     rerun = {t.user_attrs["retry_of"]: t.params for t in complete if "retry_of" in t.user_attrs}
-    for t in killed:
+    for t in (k for k in killed if k.params):  # one killed before sampling has nothing to rerun
         original = t.user_attrs.get("retry_of", t.number)
         assert rerun.get(original) == t.params, f"trial {t.number} was not run again"
     for t in complete:
@@ -100,6 +100,21 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
     check_consistent(study, 6)
     assert any(t.state == optuna.trial.TrialState.FAIL for t in study.get_trials()), \
         "no kill landed inside a trial; the test proved nothing"
+
+
+def test_ctrl_c_mid_trial_reruns_its_settings(tmp_path, tiny_path):
+    path, cfg = write_config(tmp_path, tiny_path, "interrupted", n_trials=4)
+    proc = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_running(cfg)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130 and "interrupted" in proc.stderr.read()
+    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    study = load(cfg)
+    check_consistent(study, 4)
+    assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
 
 
 def test_workers_share_a_study_without_losing_or_duplicating(tmp_path, tiny_path):

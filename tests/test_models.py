@@ -55,10 +55,11 @@ def test_missing_and_broken_model_files(tmp_path):
     assert "does not load" in message(lambda: models.load(ModelSpec(path=str(broken))))
 
 
-def test_lambda_layers_are_refused_unless_trusted(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_lambda_layers_are_refused_unless_trusted(tmp_path, suffix):
     inp = keras.Input((8, 8, 3))
     out = keras.layers.Lambda(lambda x: x * 2.0)(inp)
-    path = tmp_path / "lambda.keras"
+    path = tmp_path / f"lambda{suffix}"
     keras.Model(inp, out).save(path)
     text = message(lambda: models.load(ModelSpec(path=str(path))))
     assert "Lambda" in text and "trust_model_code: true" in text

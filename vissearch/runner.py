@@ -128,6 +128,7 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
     objectives.build(loaded, cfg.target)  # a bad target is the user's error, not 40 failed trials
     _fail_stale(study)
+    _requeue_interrupted(study)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
@@ -165,6 +166,24 @@ def _fail_stale(study: optuna.Study) -> None:
         if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             return
         time.sleep(1.0)
+
+
+def _origin(trial: optuna.trial.FrozenTrial) -> int:
+    """The first trial of a retry chain (ours or Optuna's heartbeat callback's)."""
+    return trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial", trial.number))
+
+
+def _requeue_interrupted(study: optuna.Study) -> None:
+    """Enqueue the settings of trials that failed without an error (Ctrl-C, a kill that the
+    heartbeat callback did not retry) and have no retry yet."""
+    trials = study.get_trials(deepcopy=False)
+    fail = optuna.trial.TrialState.FAIL
+    covered = {_origin(t) for t in trials if t.state != fail}
+    for t in trials:
+        if t.state == fail and "error" not in t.user_attrs and t.params:
+            if _origin(t) not in covered:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": _origin(t)})
+                covered.add(_origin(t))
 
 
 def _stop_at(n_trials: int, bar: tqdm, cfg: RunConfig):
@@ -210,9 +229,10 @@ class TrialObjective:
         cfg = self.cfg
         frozen = next(t for t in trial.study.get_trials(deepcopy=False)
                       if t.number == trial.number)
-        with store.quiet_experimental():
+        with store.quiet_experimental():  # a stale trial's retry, or a Ctrl-C'd trial's
             retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
                 frozen)
+        retried = frozen.user_attrs.get("retry_of", retried)
         seed = trial_seed(cfg.study.seed, trial.number if retried is None else retried)
         if retried is not None:
             trial.set_user_attr("retry_of", retried)
