@@ -111,8 +111,9 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
 def counted(study: optuna.Study) -> int:
     """Trials that count toward ``n_trials``: complete, pruned, or failed with a recorded error.
 
-    A trial whose worker was killed fails with no error recorded; it does not count, and its
-    settings run again (the storage's heartbeat callback enqueues them).
+    A trial whose worker was killed or interrupted fails with no error recorded; it does not
+    count, and its settings run again (enqueued by the storage's heartbeat callback, or by
+    :func:`_requeue_interrupted` at the next start).
     """
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
                if t.state != optuna.trial.TrialState.FAIL or "error" in t.user_attrs)
@@ -229,13 +230,10 @@ class TrialObjective:
         cfg = self.cfg
         frozen = next(t for t in trial.study.get_trials(deepcopy=False)
                       if t.number == trial.number)
-        with store.quiet_experimental():  # a stale trial's retry, or a Ctrl-C'd trial's
-            retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
-                frozen)
-        retried = frozen.user_attrs.get("retry_of", retried)
-        seed = trial_seed(cfg.study.seed, trial.number if retried is None else retried)
-        if retried is not None:
-            trial.set_user_attr("retry_of", retried)
+        origin = _origin(frozen)  # a retry renders with the seed of the trial it repeats
+        seed = trial_seed(cfg.study.seed, origin)
+        if origin != trial.number:
+            trial.set_user_attr("retry_of", origin)
         settings = cfg.settings(cfg.space.suggest(trial, cfg.fixed), seed)
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("settings", settings.model_dump())
