@@ -1,4 +1,5 @@
-"""Tile the run grids of one experiment output folder into one labelled image for docs/.
+"""Tile the runs of one experiment output folder into one labelled image for docs/: each run
+is a strip of its per-target PNGs, labelled with the run's name.
 
     python experiments/compose.py EXPERIMENT.yaml OUT_DIR docs/experiments/NAME.png [--cols 3]
 """
@@ -6,13 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import glob
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from vissearch.config import load_experiment
 from vissearch.experiment import expand_runs
-from vissearch.imageio import read_png, write_png
+from vissearch.imageio import grid, read_png, write_png
 
 
 def main() -> None:
@@ -25,7 +27,8 @@ def main() -> None:
     names = [name for name, _, _ in expand_runs(load_experiment(args.experiment))]
     tiles = []
     for name in names:
-        img = read_png(f"{args.out_dir}/{name}.png")
+        targets = sorted(glob.glob(f"{args.out_dir}/{name}/target_*.png"))
+        img = grid([read_png(t) for t in targets])
         label = Image.new("RGB", (img.shape[1], 16), "white")
         ImageDraw.Draw(label).text((2, 2), name, fill="black")
         tiles.append(np.concatenate([np.asarray(label), img]))
