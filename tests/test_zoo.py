@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from vissearch import models, zoo
 from vissearch.config import ModelSpec, RenderSettings, TargetSpec
@@ -49,10 +50,10 @@ def test_zoo_names_work_wherever_a_model_is_named():
     assert result.inputs.shape == (2, 32, 32, 3)
 
 
-def real_result(images, labels) -> RenderResult:
+def real_result(images, labels, activations) -> RenderResult:
     n = len(labels)
     return RenderResult(indices=[int(c) for c in labels], inputs=images.astype(np.float32),
-                        activations=np.ones(n), curves=np.ones((1, n)), dead=np.zeros(n, bool),
+                        activations=activations, curves=np.ones((1, n)), dead=np.zeros(n, bool),
                         failed=np.zeros(n, bool), preprocess=models.Preprocess.named("none"),
                         settings=RenderSettings(size=64))
 
@@ -64,7 +65,9 @@ def test_judge_transfer_and_probability_are_high_on_real_images():
     order = np.argsort(labels, kind="stable")[::2]
     target = TargetSpec(kind="class", indices=[int(c) for c in labels[order]])
     ev = Evaluator(loaded, target, "zoo/shapes-judge")
-    scores = ev(real_result(images[order], labels[order]))
+    x, idx = images[order].astype(np.float32), labels[order].astype(np.int32)
+    activations = ev.objective(tf.constant(x), tf.constant(idx)).numpy()
+    scores = ev(real_result(images[order], labels[order], activations))
     assert scores["transfer"] >= 0.9 and scores["transfer_prob"] >= 0.8
     assert scores["probability"] >= 0.9
     assert 0.5 < scores["robustness"] < 1.5
