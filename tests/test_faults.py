@@ -70,6 +70,13 @@ def check_consistent(study: optuna.Study, n_trials: int) -> None:
                 im.verify()
 
 
+def run_to_the_end(path) -> None:
+    """Run the config again, uninterrupted; it must finish the study and exit 0."""
+    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+
+
 def wait_for_running(cfg, timeout: float = 180.0) -> None:
     """Block until the study has a RUNNING trial (start-up takes seconds, more under load)."""
     deadline = time.monotonic() + timeout
@@ -93,9 +100,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
         time.sleep(rng.uniform(0.0, 2.0))  # a random point inside or just after that trial
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
-                           text=True, timeout=600)
-    assert final.returncode == 0, final.stderr[-2000:]
+    run_to_the_end(path)
     study = load(cfg)
     check_consistent(study, 6)
     assert any(t.state == optuna.trial.TrialState.FAIL for t in study.get_trials()), \
@@ -109,9 +114,7 @@ def test_ctrl_c_mid_trial_reruns_its_settings(tmp_path, tiny_path):
     wait_for_running(cfg)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130 and "interrupted" in proc.stderr.read()
-    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
-                           text=True, timeout=600)
-    assert final.returncode == 0, final.stderr[-2000:]
+    run_to_the_end(path)
     study = load(cfg)
     check_consistent(study, 4)
     assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
@@ -138,9 +141,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_run_again(tmp_path, tiny_path):
     wait_for_running(cfg)
     workers[0].send_signal(signal.SIGKILL)
     workers[1].wait(timeout=600)
-    final = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
-                           text=True, timeout=600)
-    assert final.returncode == 0, final.stderr[-2000:]
+    run_to_the_end(path)
     study = load(cfg)
     check_consistent(study, 6)
     assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
