@@ -42,6 +42,8 @@ def add_parsers(sub) -> None:
     rp.add_argument("config")
     rp.add_argument("--trial", default="best", help="best (default) or a trial number")
     rp.add_argument("--out", required=True, help="output folder")
+    for p in (lb, rep, db, rp):
+        p.add_argument("--storage", help="the study's storage URL, when run got --storage")
 
 
 def _spawn_worker(args: argparse.Namespace, index: int, url: str, budget: int):
@@ -50,15 +52,17 @@ def _spawn_worker(args: argparse.Namespace, index: int, url: str, budget: int):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
-def _study(config: str):
+def _study(args: argparse.Namespace):
     from vissearch import runconfig, store
 
-    cfg = runconfig.load(config)
+    cfg = runconfig.load(args.config, storage=args.storage)
     return cfg, store.open_study(cfg.study.name, cfg.study.storage, cfg.study.results)
 
 
 @command
 def cmd_run(args: argparse.Namespace) -> int:
+    import sqlalchemy
+
     from vissearch import runconfig, runner, store
     from vissearch.leaderboards import leaderboard
 
@@ -83,7 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     df = leaderboard(study)
     counts = df["state"].value_counts().to_dict()
-    print(f"study {cfg.study.name}: {len(df)} trials {counts}; storage {url}; "
+    shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    print(f"study {cfg.study.name}: {len(df)} trials {counts}; storage {shown}; "
           f"images in {study.user_attrs['artifact_dir']}")
     if (df["state"] == "COMPLETE").any():
         best = df.iloc[0]
@@ -100,7 +105,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from vissearch.leaderboards import leaderboard, shared_settings
 
-    cfg, study = _study(args.config)
+    cfg, study = _study(args)
     df = leaderboard(study, state=args.state)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +128,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from vissearch.config import RenderSettings
     from vissearch.reproduce import reproduce
 
-    _, study = _study(args.config)
+    _, study = _study(args)
     out = Path(args.out)
     trial, settings, same = reproduce(study, args.trial, out)
     identical = sum(same.values())
@@ -143,7 +148,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from vissearch import report
 
-    _, study = _study(args.config)
+    _, study = _study(args)
     index = report.build(study, args.out, config_path=args.config)
     print(f"wrote {index} (open it in a browser; it needs no server)")
     return 0
@@ -155,7 +160,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from vissearch import store
 
-    cfg, study = _study(args.config)
+    cfg, study = _study(args)
     url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
     artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
     print(f"optuna-dashboard for study {cfg.study.name}: http://127.0.0.1:{args.port}/ "
