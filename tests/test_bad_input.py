@@ -84,3 +84,17 @@ def test_the_cli_exits_2_with_one_line_and_debug_shows_a_traceback(tmp_path):
     debug = subprocess.run([sys.executable, "-m", "vissearch", "--debug", *cmd[3:]],
                            capture_output=True, text=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_an_interrupt_wrapped_by_a_library_still_counts_as_ctrl_c():
+    from vissearch.cli import interrupted
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("rollback failed") from None
+    except RuntimeError as err:
+        wrapped = err
+    assert interrupted(wrapped)
+    assert not interrupted(RuntimeError("a real bug"))

@@ -63,6 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # Ctrl-C inside a library that re-raised it as its own error
+        if not interrupted(err):
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def interrupted(err: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is anywhere in the exception's cause/context chain."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 @command
