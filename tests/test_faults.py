@@ -138,13 +138,16 @@ def test_workers_share_a_study_without_losing_or_duplicating(tmp_path, tiny_path
 def test_a_worker_killed_mid_trial_has_its_trial_run_again(tmp_path, tiny_path):
     path, cfg = write_config(tmp_path, tiny_path, "one-killed", n_trials=6, storage=PG)
     url = store.storage_url(cfg["study"]["name"], PG, cfg["study"]["results"])
-    workers = [subprocess.Popen([*CLI, "run", str(path), "--no-progress", "--worker-index",
+    def worker(i):
+        return subprocess.Popen([*CLI, "run", str(path), "--no-progress", "--worker-index",
                                  str(i), "--storage", url, "--budget", "3"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for i in range(2)]
-    wait_for_running(cfg)
-    workers[0].send_signal(signal.SIGKILL)
-    workers[1].wait(timeout=600)
+
+    first = worker(0)
+    wait_for_running(cfg)  # the running trial is worker 0's: it is the only worker so far
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    worker(1).wait(timeout=600)  # a second worker carries on with the study
     run_to_the_end(path)
     study = load(cfg)
     check_consistent(study, 6)
