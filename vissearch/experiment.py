@@ -84,8 +84,9 @@ def render_with_progress(loaded, target, settings, desc: str = "render") -> Rend
 def write_result(result: RenderResult, out: Path, name: str) -> None:
     """The grid, one PNG per target, the loss curves and a summary."""
     folder = out / name
-    write_png(out / f"{name}.png", result.grid_image())
-    for idx, img in zip(result.indices, result.pngs(), strict=True):
+    images = result.pngs()
+    write_png(out / f"{name}.png", result.grid_image(images))
+    for idx, img in zip(result.indices, images, strict=True):
         write_png(folder / f"target_{idx:04d}.png", img)
     header = ",".join(f"t{i}" for i in result.indices)
     np.savetxt(folder / "curves.csv", result.curves, delimiter=",", header=header, comments="")

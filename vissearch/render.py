@@ -66,14 +66,15 @@ class RenderResult:
 
     def files(self) -> dict[str, np.ndarray]:
         """File name -> uint8 image: ``grid.png`` and ``target_<index>.png`` per target."""
-        out = {"grid.png": self.grid_image()}
-        for i, img in zip(self.indices, self.pngs(), strict=True):
+        images = self.pngs()
+        out = {"grid.png": self.grid_image(images)}
+        for i, img in zip(self.indices, images, strict=True):
             out[f"target_{i}.png"] = img
         return out
 
-    def grid_image(self) -> np.ndarray:
-        """The grid of :meth:`ranking`, 5 px margin."""
-        images = self.pngs()
+    def grid_image(self, images: list[np.ndarray] | None = None) -> np.ndarray:
+        """The grid of :meth:`ranking`, 5 px margin (``images``: :meth:`pngs`, if already made)."""
+        images = self.pngs() if images is None else images
         ranked = [images[i] for i in self.ranking()]
         if not ranked:
             ranked = [np.zeros_like(images[0])]

@@ -115,7 +115,11 @@ def counted(study: optuna.Study) -> int:
     count, and its settings run again (enqueued by the storage's heartbeat callback, or by
     :func:`_requeue_interrupted` at the next start).
     """
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
+    return _count(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _count(finished: list[optuna.trial.FrozenTrial]) -> int:
+    return sum(1 for t in finished
                if t.state != optuna.trial.TrialState.FAIL or "error" in t.user_attrs)
 
 
@@ -192,11 +196,11 @@ def _stop_at(n_trials: int, bar: tqdm, cfg: RunConfig):
     sign = 1 if scores.SCORES[first].direction == "maximize" else -1
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = counted(study)
+        finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read per trial
+        done = _count(finished)
         bar.n = min(done, n_trials)
         post = {"last": trial.state.name.lower()}
-        values = [t.values[0] for t in study.get_trials(deepcopy=False, states=FINISHED)
-                  if t.values and np.isfinite(t.values[0])]
+        values = [t.values[0] for t in finished if t.values and np.isfinite(t.values[0])]
         if values:
             post["best_" + first] = f"{sign * max(sign * v for v in values):.4g}"
         if trial.duration is not None:
