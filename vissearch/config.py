@@ -7,6 +7,7 @@ run config adds ``study`` and ``search``. Every engine setting is a typed field 
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,7 +128,9 @@ class TargetSpec(_Frozen):
 
     kind: Literal["class", "filter", "layer", "neuron"] = "filter"
     layer: str | None = None
-    indices: list[int] | None = None  # required, except for kind: layer (replicas, default [0])
+    # required, except for kind: layer (replicas, default [0]); class names resolve to numbers
+    # (vissearch.labels) before anything renders
+    indices: list[int | str] | None = None
     reduce: Literal["mean", "sum"] = "mean"
 
     @field_validator("indices", mode="before")
@@ -150,12 +153,17 @@ class TargetSpec(_Frozen):
             object.__setattr__(self, "indices", [0])
         if not self.indices:
             raise ValueError("target.indices is empty")
-        neg = [i for i in self.indices if i < 0]
+        numbers = [i for i in self.indices if isinstance(i, int)]
+        neg = [i for i in numbers if i < 0]
         if neg:
             raise ValueError(f"target.indices must be >= 0, got {neg}")
-        dup = sorted({i for i in self.indices if self.indices.count(i) > 1})
+        if self.kind != "class" and len(numbers) < len(self.indices):
+            raise ValueError(f"target.indices: names are for kind: class; {self.kind} "
+                             "indices are numbers")
+        counts = collections.Counter(self.indices)
+        dup = sorted(str(i) for i, n in counts.items() if n > 1)
         if dup:
-            raise ValueError(f"target.indices has duplicates: {dup}")
+            raise ValueError(f"target.indices has duplicates: [{', '.join(dup)}]")
         return self
 
 
@@ -243,7 +251,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read an experiment file (sections model, target, render, optional runs)."""
-    return parse(Experiment, read_yaml(path), where=str(path))
+    from vissearch import labels
+
+    exp = parse(Experiment, read_yaml(path), where=str(path))
+    target = labels.resolve_target(exp.target, exp.model, where=str(path))
+    return exp.model_copy(update={"target": target})
 
 
 def merged(base: BaseModel, overrides: dict[str, Any], where: str = "") -> Any:

@@ -4,9 +4,10 @@
   on unreadable images are the "fooling" effect.
 - ``activation_norm``: the final activation divided by the best activation any real example
   reaches (zoo models, whose data the project generates).
-- ``transfer`` / ``transfer_prob``: a second, independent model (the judge) classifies the
-  images under small random crops; its top-1 accuracy and mean target probability tell whether
-  the image carries the class to a network that was never optimized against (Fel et al. 2023).
+- ``transfer`` / ``transfer_top5`` / ``transfer_prob``: a second, independent model (the judge)
+  classifies the images under small random crops, resized to the judge's own resolution; its
+  top-1 and top-5 accuracy and mean target probability tell whether the image carries the class
+  to a network that was never optimized against (Fel et al. 2023).
 - ``robustness``: the target's activation under held-out random shift and scale, divided by its
   activation on the image as rendered.
 
@@ -49,7 +50,7 @@ class Evaluator:
         out = {"robustness": self._robustness(images, idx, result.activations, alive)}
         out["activation_norm"] = self._normalized(result, alive)
         out["probability"] = self._probability(images, idx, alive)
-        out["transfer"], out["transfer_prob"] = self._transfer(result, alive)
+        out["transfer"], out["transfer_top5"], out["transfer_prob"] = self._transfer(result, alive)
         return out
 
     def _probability(self, images, idx, alive) -> float:
@@ -59,17 +60,19 @@ class Evaluator:
         probs = tf.gather(tf.nn.softmax(logits), idx, axis=1, batch_dims=1).numpy()
         return _mean(probs, alive)
 
-    def _transfer(self, result: RenderResult, alive) -> tuple[float, float]:
+    def _transfer(self, result: RenderResult, alive) -> tuple[float, float, float]:
         if self.judge is None:
-            return float("nan"), float("nan")
+            return float("nan"), float("nan"), float("nan")
         pixels = np.clip(result.pixels(), 0, 255).astype(np.float32)
-        crops = random_crops(pixels, CROPS, CROP, self.seed)  # [B * CROPS, H, W, 3]
+        side = self.judge.native_size or pixels.shape[1]
+        crops = random_crops(pixels, CROPS, CROP, self.seed, side)  # [B * CROPS, side, side, 3]
         judge_in = self.judge.preprocess.to_input(crops)
         probs = tf.nn.softmax(self.judge_scores(judge_in, training=False)).numpy()
         labels = np.repeat(result.indices, CROPS)
-        hit = (probs.argmax(axis=1) == labels).reshape(-1, CROPS).mean(axis=1)
-        p = probs[np.arange(len(labels)), labels].reshape(-1, CROPS).mean(axis=1)
-        return _mean(hit, alive), _mean(p, alive)
+        p = probs[np.arange(len(labels)), labels]
+        rank = (probs > p[:, None]).sum(axis=1)  # classes the judge rates above the target
+        per_image = [(v.reshape(-1, CROPS).mean(axis=1)) for v in (rank == 0, rank < 5, p)]
+        return tuple(_mean(v, alive) for v in per_image)
 
     def _robustness(self, images, idx, activations, alive) -> float:
         gen = tf.random.Generator.from_seed(self.seed)
@@ -102,8 +105,10 @@ class Evaluator:
         return best
 
 
-def random_crops(pixels: np.ndarray, count: int, share: float, seed: int) -> np.ndarray:
-    """``count`` random square crops of ``share`` of the side per image, resized back."""
+def random_crops(pixels: np.ndarray, count: int, share: float, seed: int,
+                 side_out: int | None = None) -> np.ndarray:
+    """``count`` random square crops of ``share`` of the side per image, resized to
+    ``side_out`` (default: the image's own size)."""
     rng = np.random.default_rng(seed)
     b, h, w, _ = pixels.shape
     side = max(2, int(round(min(h, w) * share)))
@@ -113,8 +118,9 @@ def random_crops(pixels: np.ndarray, count: int, share: float, seed: int) -> np.
             y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
             boxes.append([y0 / h, x0 / w, (y0 + side) / h, (x0 + side) / w])
             which.append(i)
+    out = [side_out, side_out] if side_out else [h, w]
     crops = tf.image.crop_and_resize(pixels, np.array(boxes, np.float32),
-                                     np.array(which, np.int32), [h, w])
+                                     np.array(which, np.int32), out)
     return crops.numpy()
 
 

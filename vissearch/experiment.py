@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vissearch import models
+from vissearch import labels, models
 from vissearch.config import Experiment, RenderSettings, TargetSpec, load_experiment, merged
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
@@ -32,7 +32,9 @@ def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec,
             raise UserError(f"{where}: runs[{i}] has unknown keys {sorted(unknown)}; "
                             "valid: name, target, render")
         name = str(run.get("name", f"run{i}"))
-        target = merged(exp.target, run.get("target", {}), where=f"{where}: runs[{i}]")
+        target = labels.resolve_target(
+            merged(exp.target, run.get("target", {}), where=f"{where}: runs[{i}]"),
+            exp.model, where=f"{where}: runs[{i}]")
         settings = merged(exp.render, run.get("render", {}), where=f"{where}: runs[{i}]")
         out.append((name, target, settings))
     return out

@@ -7,13 +7,13 @@ with plain arithmetic, so it works on NumPy arrays and TensorFlow tensors alike.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from vissearch.files import atomic_write
 
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -43,9 +43,11 @@ class Preprocess:
             return cls("torch", mean, std)
         if mode == "unit":
             return cls("unit", (0.0,) * 3, (255.0,) * 3)
+        if mode == "lite":  # EfficientNet-Lite's TF-Lite convention
+            return cls("lite", (127.0,) * 3, (128.0,) * 3)
         if mode == "none":
             return cls("none")
-        raise ValueError(f"unknown preprocessing {mode!r}: caffe, tf, torch, unit or none")
+        raise ValueError(f"unknown preprocessing {mode!r}: caffe, tf, torch, unit, lite or none")
 
     def _in_order(self, values: tuple[float, ...]) -> np.ndarray:
         arr = np.asarray(values, dtype=np.float32)
@@ -77,10 +79,10 @@ class Preprocess:
         return lo.astype(np.float32), hi.astype(np.float32)
 
     @property
-    def input_center(self) -> np.ndarray:
-        """Model-input value of the neutral image that decay pulls toward (the mean pixel)."""
+    def pixel_center(self) -> np.ndarray:
+        """RGB pixel of the neutral image that decay pulls toward (the mean pixel)."""
         center_rgb = IMAGENET_MEAN_RGB if self.mode == "caffe" else (127.5,) * 3
-        return self.to_input(np.asarray(center_rgb, dtype=np.float32)).astype(np.float32)
+        return np.asarray(center_rgb, dtype=np.float32)
 
 
 def to_uint8(x: np.ndarray, pre: Preprocess, mode: str = "exact", std: float = 0.1) -> np.ndarray:
@@ -104,54 +106,58 @@ def to_uint8(x: np.ndarray, pre: Preprocess, mode: str = "exact", std: float = 0
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
-def grid(images: list[np.ndarray], n: int | None = None, margin: int = 5) -> np.ndarray:
+def grid(images: list[np.ndarray], n: int | None = None, margin: int = 5,
+         captions: list[str] | None = None) -> np.ndarray:
     """Tile uint8 images row by row into a grid with black margins.
 
     With ``n`` the grid is n x n (the Keras example's 8 x 8 of the best 64): extra images are
     dropped and empty cells stay black. Without it there are ``ceil(sqrt(count))`` columns and
-    as many rows as needed. Images must share one shape.
+    as many rows as needed. Images must share one shape. ``captions`` (one per image) are written
+    in a strip under each cell, the ``margin`` still between cells.
     """
     if not images:
         raise ValueError("grid of no images")
     cols = n or int(np.ceil(np.sqrt(len(images))))
     rows = n or int(np.ceil(len(images) / cols))
     h, w, c = images[0].shape
-    out = np.zeros((rows * h + (rows - 1) * margin, cols * w + (cols - 1) * margin, c),
+    strip = caption_height(w) if captions else 0
+    cell = h + strip
+    out = np.zeros((rows * cell + (rows - 1) * margin, cols * w + (cols - 1) * margin, c),
                    dtype=np.uint8)
     for k, img in enumerate(images[: rows * cols]):
         i, j = divmod(k, cols)
-        out[i * (h + margin) : i * (h + margin) + h, j * (w + margin) : j * (w + margin) + w] = img
+        y, x = i * (cell + margin), j * (w + margin)
+        out[y : y + h, x : x + w] = img
+        if captions:
+            out[y + h : y + cell, x : x + w] = caption_strip(captions[k], w, strip, c)
     return out
 
 
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Give a finished temporary file the usual permissions (0666 less the umask) and rename it
-    into place; ``mkstemp`` files start owner-only."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
+def caption_height(width: int) -> int:
+    """Pixels of the caption strip under a cell ``width`` wide: 14 from 48 px up, less below."""
+    return 14 if width >= 48 else 10
+
+
+def caption_strip(text: str, width: int, height: int, channels: int = 3) -> np.ndarray:
+    """White text centred on black, shortened with an ellipsis to fit ``width``."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=height - 3)
+    shown = text
+    while shown and font.getlength(shown) > width - 2:
+        shown = shown[:-2] + "\u2026" if len(shown) > 2 else ""
+    strip = Image.new("L", (width, height))
+    draw = ImageDraw.Draw(strip)
+    x = max(0, (width - font.getlength(shown)) / 2)
+    draw.text((x, height / 2), shown, font=font, fill=255, anchor="lm")
+    gray = np.asarray(strip)
+    return np.repeat(gray[..., None], channels, axis=-1)
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
-    """Write a uint8 image as PNG atomically: a temporary file in the same folder, then rename.
-
-    A reader never sees a half-written file, and a killed process leaves at most a stray
-    ``.tmp`` file, never a truncated PNG under the real name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.asarray(image, dtype=np.uint8)).save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write a uint8 image as PNG atomically (:func:`vissearch.files.atomic_write`)."""
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    return atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
 
 
 def read_png(path: str | Path) -> np.ndarray:

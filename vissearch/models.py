@@ -8,17 +8,21 @@ name (``zoo/...``), or a saved ``.keras`` / ``.h5`` file loaded in safe mode.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import keras
 
+from vissearch import labels, zoo
 from vissearch.config import ModelSpec
 from vissearch.errors import UserError, closest
 from vissearch.imageio import Preprocess
+from vissearch.loaded import LoadedModel
 
-# Where keras.applications keeps ImageNet weights, and how big they are: (file, size) by
-# (name, include_top). The error for a missing file quotes these.
+__all__ = ["LoadedModel", "Preprocess", "keras_cache_dir", "layer_table", "load"]
+
+# How big the ImageNet weights of some keras.applications models are: (file, size) by
+# (name, include_top). The error for a failed download quotes these.
 WEIGHT_FILES = {
     ("VGG16", True): ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "528 MB"),
     ("VGG16", False): ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "58 MB"),
@@ -44,16 +48,6 @@ def application_preprocess(name: str) -> str:
     return "tf"
 
 
-@dataclass
-class LoadedModel:
-    """A Keras model, its input convention, and where it came from."""
-
-    model: keras.Model
-    preprocess: Preprocess
-    label: str
-    fixed_size: int | None = None
-
-
 def keras_cache_dir() -> Path:
     base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(base) / "models"
@@ -70,13 +64,14 @@ def load(spec: ModelSpec, with_classifier: bool = True) -> LoadedModel:
     if spec.path:
         loaded = _load_file(spec)
     elif spec.name.startswith("zoo/"):
-        from vissearch import zoo
-
         loaded = zoo.load(spec.name)
     else:
         loaded = _load_application(spec, with_classifier)
     if spec.preprocess != "auto":
         loaded.preprocess = Preprocess.named(spec.preprocess)
+    if loaded.class_names is None and with_classifier:
+        names = labels.label_set(spec.name, spec.judge)
+        loaded.class_names = labels.named(names) if names else None
     return loaded
 
 
@@ -87,7 +82,7 @@ def _load_application(spec: ModelSpec, with_classifier: bool) -> LoadedModel:
         apps = [n for n in dir(keras.applications) if n[:1].isupper()]
         raise UserError(
             f"model.name {name!r} is not a keras.applications model{closest(name, apps)}; "
-            "or use a zoo name (zoo/shapes) or model.path: FILE"
+            f"or use a zoo name ({', '.join(zoo.NAMES)}) or model.path: FILE"
         )
     pre = Preprocess.named(application_preprocess(name))
     if spec.weights == "hed":
@@ -98,39 +93,51 @@ def _load_application(spec: ModelSpec, with_classifier: bool) -> LoadedModel:
                 "VGG16 with weights: hed has no classifier: a class target needs ImageNet "
                 "weights (weights: imagenet) or a zoo model"
             )
-        return LoadedModel(hed_vgg16(), pre, "VGG16 (hed weights)")
-    weights = _weights_argument(name, spec.weights, with_classifier)
+        return LoadedModel(hed_vgg16(), pre, "VGG16 (hed weights)", native_size=224)
+    weights = _weights_argument(spec.weights)
     kwargs = {"weights": weights, "include_top": with_classifier}
     if with_classifier:
         kwargs["classifier_activation"] = None  # class scores before softmax (Simonyan 2013)
     try:
-        model = ctor(**kwargs)
-    except Exception as err:  # a download that cannot happen, or a file that does not match
+        model = ctor(**kwargs)  # Keras downloads missing ImageNet weights, with its progress bar
+    except Exception as err:
+        if weights == "imagenet" and _is_download_failure(err):
+            raise UserError(_download_failed(name, with_classifier, err)) from None
         raise UserError(f"model {name} weights {spec.weights!r}: {_first_line(err)}") from None
-    fixed = model.input_shape[1] if with_classifier else None
-    return LoadedModel(model, pre, f"{name} ({spec.weights})", fixed)
+    size = model.input_shape[1] if with_classifier else None
+    return LoadedModel(model, pre, f"{name} ({spec.weights})", fixed_size=size,
+                       native_size=size)
 
 
-def _weights_argument(name: str, weights: str, with_classifier: bool) -> str | None:
+def _weights_argument(weights: str) -> str | None:
     if weights == "none":
         return None
-    if weights != "imagenet":
-        if not Path(weights).is_file():
-            raise UserError(
-                f"model.weights {weights!r}: no such file; valid: imagenet, hed, none or a path"
-            )
-        return weights
-    known = WEIGHT_FILES.get((name, with_classifier))
-    if known is not None:
-        fname, size = known
-        where = keras_cache_dir() / fname
-        if not where.is_file():
-            raise UserError(
-                f"{name} ImageNet weights are missing: put {fname} ({size}) in {where.parent}/ "
-                "(this machine cannot download it), or set model.weights to a file path, to "
-                "'hed' (VGG16 conv layers, no classifier), or use model.name: zoo/shapes"
-            )
-    return "imagenet"
+    if weights != "imagenet" and not Path(weights).is_file():
+        raise UserError(
+            f"model.weights {weights!r}: no such file; valid: imagenet, hed, none or a path"
+        )
+    return weights
+
+
+def _is_download_failure(err: Exception) -> bool:
+    """Keras's ``get_file`` failed: no network, an HTTP error, or a corrupted download."""
+    text = str(err)
+    return text.startswith("URL fetch failure") or "Incomplete or corrupted file" in text
+
+
+def _download_failed(name: str, with_classifier: bool, err: Exception) -> str:
+    """One line: what failed, the file to copy by hand and where, and the offline choices."""
+    text = _first_line(err)
+    fname, size = WEIGHT_FILES.get((name, with_classifier), (None, None))
+    url = re.match(r"URL fetch failure on (\S+): ", text)
+    if fname is None and url:
+        fname = url.group(1).rsplit("/", 1)[-1]
+    reason = text.rsplit(" -- ", 1)[-1] if " -- " in text else text
+    what = f"{fname} ({size})" if size else (fname or "the weights file")
+    return (f"{name} ImageNet weights could not be downloaded ({reason[:120]}): put {what} in "
+            f"{keras_cache_dir()}/ from a machine with network, or set model.weights to a file "
+            "path; offline choices: model.name zoo/efficientnet-lite0 (ImageNet), zoo/shapes, "
+            "or VGG16 with weights: hed (conv layers only)")
 
 
 def hed_vgg16() -> keras.Model:
@@ -170,7 +177,8 @@ def _load_file(spec: ModelSpec) -> LoadedModel:
             ) from None
         raise UserError(f"model.path {str(path)!r} does not load: {_first_line(err)}") from None
     size = model.input_shape[1] if len(model.input_shape) == 4 else None
-    return LoadedModel(model, Preprocess.named("none"), path.name, size)
+    return LoadedModel(model, Preprocess.named("none"), path.name, fixed_size=size,
+                       native_size=size)
 
 
 def _first_line(err: Exception) -> str:

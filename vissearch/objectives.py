@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from vissearch.config import TargetSpec
 from vissearch.errors import UserError, closest
-from vissearch.models import LoadedModel
+from vissearch.loaded import LoadedModel
 
 Objective = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 

@@ -1,8 +1,8 @@
 """Image parameterizations: ``(settings) => variable => images [B, H, W, 3]`` in model-input space.
 
-``pixel`` optimizes the model-input image itself, as the Keras example and the blog do, so their
-learning rates keep their meaning and in-place regularizers (blur, median, decay, clipping) act on
-it. ``fourier`` optimizes a scaled spectrum whose colours are decorrelated and squashed into the
+``pixel`` optimizes the RGB pixel image itself (0..255 scale), as the Keras example and the blog
+do with VGG16, so their learning rates keep their meaning on every model whatever its input
+scaling, and in-place regularizers (blur, median, decay, clipping) act on it. ``fourier`` optimizes a scaled spectrum whose colours are decorrelated and squashed into the
 valid range by a sigmoid (Olah et al. 2017, "Feature Visualization").
 """
 
@@ -28,7 +28,7 @@ def initial_pixels(
 ) -> tf.Tensor:
     """Starting RGB pixels ``[B, size, size, 3]`` (0..255 scale, not clipped)."""
     shape = [batch, size, size, 3]
-    center = tf.constant(pre.to_pixels(pre.input_center), tf.float32)
+    center = tf.constant(pre.pixel_center, tf.float32)
     if s.init == "uniform":  # the Keras example: gray 128 +- 10
         return 128.0 + gen.uniform(shape, -s.init_scale, s.init_scale)
     if s.init == "gaussian":  # the blog: normal(0, 10) around the mean pixel
@@ -44,13 +44,14 @@ def initial_pixels(
 
 
 class PixelParam:
-    """The model-input image is the variable."""
+    """The RGB pixel image is the variable; the model sees it preprocessed."""
 
     def __init__(self, s: RenderSettings, batch: int, size: int, pre: Preprocess, gen):
-        self.var = tf.Variable(pre.to_input(initial_pixels(s, batch, size, pre, gen)))
+        self.pre = pre
+        self.var = tf.Variable(initial_pixels(s, batch, size, pre, gen))
 
     def images(self, value: tf.Tensor | None = None) -> tf.Tensor:
-        return self.var if value is None else value
+        return self.pre.to_input(self.var if value is None else value)
 
     def resized(self, size: int) -> None:
         """Enlarge the image (progressive upscaling); the variable is replaced."""

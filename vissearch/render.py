@@ -16,11 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vissearch import objectives, param, transforms
+from vissearch import labels, objectives, param, transforms
 from vissearch.config import RenderSettings, TargetSpec
 from vissearch.errors import UserError
 from vissearch.imageio import Preprocess, grid, to_uint8
-from vissearch.models import LoadedModel
+from vissearch.loaded import LoadedModel
 
 # Called every reporting window with (global step, current activations [B]); True stops the render.
 WindowCallback = Callable[[int, np.ndarray], "bool | None"]
@@ -42,6 +42,12 @@ class RenderResult:
     seconds: float = 0.0
     stopped: str = ""  # "", "early" or "callback"
     kind: str = "filter"  # the target kind: class grids keep the order of the indices
+    class_names: tuple[str, ...] | None = None  # the model's, for captions
+
+    def captions(self) -> list[str]:
+        """What is written under each target's grid cell: a class name or the index."""
+        names = self.class_names if self.kind == "class" else None
+        return [labels.caption(i, names) for i in self.indices]
 
     def pixels(self) -> np.ndarray:
         """Float RGB pixels ``[B, H, W, 3]`` (the exact inverse of preprocessing, unclipped)."""
@@ -75,10 +81,12 @@ class RenderResult:
     def grid_image(self, images: list[np.ndarray] | None = None) -> np.ndarray:
         """The grid of :meth:`ranking`, 5 px margin (``images``: :meth:`pngs`, if already made)."""
         images = self.pngs() if images is None else images
-        ranked = [images[i] for i in self.ranking()]
-        if not ranked:
-            ranked = [np.zeros_like(images[0])]
-        return grid(ranked, self.settings.grid)
+        order = self.ranking()
+        if not order:
+            return grid([np.zeros_like(images[0])], self.settings.grid)
+        captions = self.captions()
+        return grid([images[i] for i in order], self.settings.grid,
+                    captions=[captions[i] for i in order])
 
 
 def stage_plan(s: RenderSettings) -> list[tuple[int, int]]:
@@ -127,7 +135,9 @@ def render(
         parts.append(_Batch(objective, chunk, settings, loaded.preprocess, gen).run(report))
         if parts[-1]["stopped"] == "callback":
             break
-    return _merge(parts, target, settings, loaded.preprocess, time.perf_counter() - start)
+    result = _merge(parts, target, settings, loaded.preprocess, time.perf_counter() - start)
+    result.class_names = loaded.class_names
+    return result
 
 
 def _offset(callback: WindowCallback, start: int) -> WindowCallback:
@@ -246,8 +256,8 @@ class _Batch:
 
 def _regularizer(s: RenderSettings, pre: Preprocess, total: int):
     """The in-place regularizers of the pixel image, in the blog's order, as one graph function."""
-    lo, hi = (tf.constant(v) for v in pre.input_range)
-    center = tf.constant(pre.input_center)
+    lo, hi = 0.0, 255.0  # the variable holds RGB pixels
+    center = tf.constant(pre.pixel_center)
     plain_from = total - s.plain_steps if s.keep == "plain" else total
 
     def every(t, n):

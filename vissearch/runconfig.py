@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vissearch import scores, searchspace
+from vissearch import labels, scores, searchspace, zoo
 from vissearch.config import (
     ModelSpec,
     RenderSettings,
@@ -73,16 +73,15 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     if sections.model.path and not Path(sections.model.path).is_file():
         raise UserError(f"{where}: model.path {sections.model.path!r}: no such file")
     if sections.model.name and sections.model.name.startswith("zoo/"):
-        from vissearch import zoo
-
         if sections.model.name not in zoo.NAMES:
             raise UserError(f"{where}: model.name {sections.model.name!r} is not in the zoo"
                             f"{closest(sections.model.name, zoo.NAMES)}")
+    target = labels.resolve_target(sections.target, sections.model, where)
     base = Path(path).parent if path else None
     space = searchspace.load(sections.search, base=base, fixed=sections.render)
     if sections.study.sampler == "grid":
         space.grid()
-    return RunConfig(sections.study, sections.model, sections.target, dict(sections.render),
+    return RunConfig(sections.study, sections.model, target, dict(sections.render),
                      space, raw, path)
 
 

@@ -218,7 +218,7 @@ class TrialObjective:
     def __init__(self, cfg: RunConfig, loaded: models.LoadedModel, artifacts):
         self.cfg, self.loaded, self.artifacts = cfg, loaded, artifacts
         self.versions = versions()
-        judge = cfg.model.judge or zoo.JUDGES.get(cfg.model.name or "")
+        judge = zoo.default_judge(cfg.model.name, cfg.model.path, cfg.model.judge)
         self.evaluator = evaluate.Evaluator(loaded, cfg.target, judge)
 
     def __call__(self, trial: optuna.Trial):

