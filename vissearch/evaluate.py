@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from vissearch import models, objectives, transforms
+from vissearch import models, objectives, transforms, zoo
 from vissearch.config import ModelSpec, TargetSpec
 from vissearch.render import RenderResult
 
@@ -91,8 +91,10 @@ class Evaluator:
         return _mean(ratio, alive)
 
     def _best_real(self) -> dict[int, float] | None:
-        """Per target, the highest activation over real images (zoo models only)."""
-        if not self.loaded.label.startswith("zoo/"):
+        """Per target, the highest activation over real images (zoo/shapes models only, whose
+        data the project generates)."""
+        entry = zoo.ZOO.get(self.loaded.label)
+        if entry is None or entry.classes != "shapes":
             return None
         from vissearch.zoo import data
 
