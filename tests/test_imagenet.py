@@ -115,7 +115,7 @@ def test_blog_class_names_and_synonyms():
 @pytest.mark.parametrize("model, indices, expected", [
     ({"name": "zoo/efficientnet-lite0"}, ["flamingoo"], "did you mean: flamingo"),
     ({"name": "zoo/efficientnet-lite0"}, ["flamingo", 130], "duplicates: [130]"),
-    ({"name": "VGG16"}, ["crane"], "names several classes (134 crane bird, 517 construction crane)"),
+    ({"name": "VGG16"}, ["crane"], "several classes (134 crane bird, 517 construction crane)"),
     ({"name": "zoo/shapes"}, ["flamingo"], "is not a shapes class"),
     ({"path": "tests/conftest.py"}, ["flamingo"], "have no names; give class numbers"),
 ])

@@ -7,7 +7,7 @@ import sys
 import optuna
 import pytest
 
-from vissearch import runconfig, runner, store
+from vissearch import runconfig, runner, seeds, store
 from vissearch.errors import UserError
 from vissearch.leaderboards import leaderboard, shared_settings
 from vissearch.reproduce import reproduce
@@ -42,7 +42,7 @@ def test_a_study_records_everything_a_trial_needs(done_study):
     trials = study.get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
     t = trials[0]
-    assert t.user_attrs["seed"] == runner.trial_seed(11, 0)
+    assert t.user_attrs["seed"] == seeds.trial_seed(11, 0)
     assert t.user_attrs["settings"]["lr"] == t.params["lr"]
     assert set(t.user_attrs["scores"]) >= {"activation", "dead", "failed"}
     assert set(t.user_attrs["activations"]) == {"0", "2", "4"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -167,6 +167,21 @@ class TargetSpec(_Frozen):
         return self
 
 
+class HalvingSpec(_Frozen):
+    """Successive halving inside a population (vissearch.halving)."""
+
+    rungs: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5],
+                               description="shares of the steps at which trials are compared")
+    keep: float = Field(0.5, gt=0, lt=1, description="share of the trials that go on")
+
+    @field_validator("rungs")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < f < 1 for f in v):
+            raise ValueError(f"rungs are shares of the steps between 0 and 1, got {v}")
+        return sorted(v)
+
+
 class StudySpec(_Frozen):
     """The Optuna study: where it lives and how it samples."""
 
@@ -178,6 +193,9 @@ class StudySpec(_Frozen):
     timeout: float | None = Field(None, gt=0)
     pruner: Literal["none", "median", "hyperband"] = "none"
     objective: str | list[str] = "activation"
+    population: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
+        1, description="trials rendered together in one batch; auto fills a memory budget")
+    halving: HalvingSpec | None = None
     results: str = "results"
 
     @field_validator("name")

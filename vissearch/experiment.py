@@ -18,7 +18,7 @@ from vissearch import labels, models
 from vissearch.config import Experiment, RenderSettings, TargetSpec, load_experiment, merged
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
-from vissearch.render import RenderResult, render, stage_plan
+from vissearch.render import RenderResult, render, total_steps
 
 
 def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec, RenderSettings]]:
@@ -52,7 +52,7 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
     for name, target, settings in runs:
         with_top = target.kind == "class"
         if with_top not in cache:
-            cache[with_top] = models.load(exp.model, with_classifier=with_top)
+            cache[with_top] = models.load_for(exp.model, target)
         result = render_with_progress(cache[with_top], target, settings, desc=name)
         write_result(result, Path(out), name)
         best = ", ".join(f"{result.indices[i]}:{result.activations[i]:.3g}"
@@ -67,7 +67,7 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
 def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
     """Render with a tqdm bar over image-steps (updated once per reporting window)."""
     chunks = -(-len(target.indices) // settings.batch_size)
-    steps = sum(n for _, n in stage_plan(settings))
+    steps = total_steps(settings)
     bar = tqdm(total=chunks * steps, desc=desc, unit="step", leave=False)
     state = {"last": 0}
 

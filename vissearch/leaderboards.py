@@ -49,7 +49,7 @@ def leaderboard(
     if state is not None:
         wanted = {state} if isinstance(state, str) else set(state)
         df = df[df["state"].isin({s.upper() for s in wanted})]
-    df = _best_first(df, study, objectives)
+    df = _best_first(df, study)
     params = [c for c in df.columns if c not in _fixed_columns(df, objectives)]
     first = ["number", "state", *objectives]
     scores = sorted(c for c in df.columns if c.startswith("score_"))
@@ -88,12 +88,12 @@ def _trial_columns(study, trial: optuna.trial.FrozenTrial, objectives: list[str]
     return row
 
 
-def _best_first(df: pd.DataFrame, study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
-    complete = df["state"].eq("COMPLETE")
-    ascending = [d == optuna.study.StudyDirection.MINIMIZE for d in study.directions]
-    ranked = df[complete].sort_values(objectives, ascending=ascending, na_position="last",
-                                      kind="stable")
-    return pd.concat([ranked, df[~complete].sort_values("number")])
+def _best_first(df: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
+    """Completed trials in :func:`vissearch.store.ranked` order, then the rest by number."""
+    rank = df["number"].map({t.number: i for i, t in enumerate(store.ranked(study))})
+    done = rank.notna()
+    return pd.concat([df[done].iloc[np.argsort(rank[done].to_numpy(), kind="stable")],
+                      df[~done].sort_values("number")])
 
 
 def shared_settings(df: pd.DataFrame, top: int) -> list[str]:

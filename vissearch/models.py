@@ -19,7 +19,7 @@ from vissearch.errors import UserError, closest
 from vissearch.imageio import Preprocess
 from vissearch.loaded import LoadedModel
 
-__all__ = ["LoadedModel", "Preprocess", "keras_cache_dir", "layer_table", "load"]
+__all__ = ["LoadedModel", "Preprocess", "keras_cache_dir", "layer_table", "load", "load_for"]
 
 # How big the ImageNet weights of some keras.applications models are: (file, size) by
 # (name, include_top). The error for a failed download quotes these.
@@ -73,6 +73,12 @@ def load(spec: ModelSpec, with_classifier: bool = True) -> LoadedModel:
         names = labels.label_set(spec.name, spec.judge)
         loaded.class_names = labels.named(names) if names else None
     return loaded
+
+
+def load_for(spec: ModelSpec, target) -> LoadedModel:
+    """The model as a target needs it: with its classifier for class targets only (a filter
+    target on a keras.applications model leaves the image size free)."""
+    return load(spec, with_classifier=target.kind == "class")
 
 
 def _load_application(spec: ModelSpec, with_classifier: bool) -> LoadedModel:

@@ -1,57 +1,151 @@
-"""Objectives: ``(model, target) => (images [B,H,W,3], indices [B]) => values [B]``.
+"""Objectives: ``(Batch) => values [B]``, one value per image, composed with arithmetic.
 
-Image ``b`` of a batch ascends its own target ``indices[b]``, so one forward pass serves many
-filters or classes. Layer outputs are taken after their activation, as a Keras Conv2D with relu
-gives them; class scores are taken before any softmax.
+As in lucid's ``optvis/objectives.py``: an :class:`Objective` carries a per-image function and a
+description, and ``+``, ``-`` and ``*`` (by a number, or by another objective such as a
+per-image setting) build new ones. The render step maximizes one composed objective::
+
+    target(loaded, spec) - setting("tv") * total_variation()
+
+Image ``b`` of a batch ascends its own target ``batch.indices[b]``, so one forward pass serves
+many filters, classes or trials. Layer outputs are taken after their activation, as a Keras
+Conv2D with relu gives them; class scores are taken before any softmax. A penalty is a term of
+the objective, never a special case inside the step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 from vissearch.config import TargetSpec
 from vissearch.errors import UserError, closest
+from vissearch.imageio import Preprocess
 from vissearch.loaded import LoadedModel
 
-Objective = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+class Batch:
+    """What an objective sees in one step.
+
+    Attributes:
+        images: model-input images ``[B, H, W, 3]`` as rendered.
+        seen: the same after this step's random transforms (what the network is shown).
+        indices: ``[B]`` the target index of each image.
+        settings: per-image setting tensors by name (``tv``, ...).
+        preprocess: the model's input convention.
+    """
+
+    def __init__(self, images, seen, indices, settings: dict[str, Any], preprocess: Preprocess):
+        self.images, self.seen, self.indices = images, seen, indices
+        self.settings, self.preprocess = settings, preprocess
+        self._features: dict[int, tf.Tensor] = {}
+
+    def features(self, model: keras.Model) -> tf.Tensor:
+        """``model(seen)``, computed once per batch however many terms ask for it."""
+        key = id(model)
+        if key not in self._features:
+            self._features[key] = model(self.seen, training=False)
+        return self._features[key]
 
 
-def build(loaded: LoadedModel, target: TargetSpec) -> Objective:
-    """Check the target against the model and return its batched objective."""
+class Objective:
+    """A per-image objective with a readable description; composes with ``+``, ``-``, ``*``."""
+
+    def __init__(self, fn: Callable[[Batch], tf.Tensor], description: str):
+        self.fn, self.description = fn, description
+
+    def __call__(self, batch: Batch) -> tf.Tensor:
+        return self.fn(batch)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.description})"
+
+    def __add__(self, other: Objective | float) -> Objective:
+        other = _wrap(other)
+        return Objective(lambda b: self(b) + other(b), f"{self.description} + {other.description}")
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Objective | float) -> Objective:
+        return self + (-1.0) * _wrap(other)
+
+    def __neg__(self) -> Objective:
+        return (-1.0) * self
+
+    def __mul__(self, other: Objective | float) -> Objective:
+        other = _wrap(other)
+        return Objective(lambda b: self(b) * other(b), f"{other.description} * {self.description}")
+
+    __rmul__ = __mul__
+
+
+def _wrap(value: Objective | float) -> Objective:
+    if isinstance(value, Objective):
+        return value
+    number = float(value)
+    return Objective(lambda b: tf.fill(tf.shape(b.indices), number), f"{number:g}")
+
+
+def setting(name: str) -> Objective:
+    """The per-image value of a render setting, e.g. the weight ``tv`` of a penalty."""
+    return Objective(lambda b: b.settings[name], name)
+
+
+def total_variation() -> Objective:
+    """Total variation of the rendered image on the 0..1 pixel scale (a penalty term)."""
+    from vissearch import transforms
+
+    def fn(b: Batch) -> tf.Tensor:
+        return transforms.total_variation(b.preprocess.to_pixels(b.images) / 255.0)
+
+    return Objective(fn, "total variation")
+
+
+def target(loaded: LoadedModel, spec: TargetSpec) -> Objective:
+    """The target's activation: check it against the model, return its per-image objective."""
     model = loaded.model
-    if target.kind == "class":
+    if spec.kind == "class":
         features = class_scores(model)
-        _check_range(target.indices, features.output.shape[-1], "class", loaded.label)
-    else:
-        layer = _find_layer(model, target.layer)
-        shape = tuple(layer.output.shape)
-        if len(shape) != 4:
-            raise UserError(
-                f"target.layer {target.layer!r} outputs shape {shape}, which has no channels "
-                f"(kind: {target.kind} needs a conv layer with [batch, height, width, channels])"
-            )
-        if target.kind != "layer":
-            _check_range(target.indices, shape[-1], "filter", f"layer {target.layer}")
-        features = keras.Model(model.inputs, layer.output)
+        _check_range(spec.indices, features.output.shape[-1], "class", loaded.label)
+        return Objective(lambda b: tf.gather(b.features(features), b.indices, axis=1,
+                                             batch_dims=1), "class logit")
+    layer = _find_layer(model, spec.layer)
+    shape = tuple(layer.output.shape)
+    if len(shape) != 4:
+        raise UserError(
+            f"target.layer {spec.layer!r} outputs shape {shape}, which has no channels "
+            f"(kind: {spec.kind} needs a conv layer with [batch, height, width, channels])"
+        )
+    if spec.kind != "layer":
+        _check_range(spec.indices, shape[-1], "filter", f"layer {spec.layer}")
+    features = keras.Model(model.inputs, layer.output)
+    kind, reduce = spec.kind, spec.reduce
 
-    kind, reduce = target.kind, target.reduce
-
-    def objective(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-        out = features(images, training=False)
-        if kind == "class":
-            return tf.gather(out, indices, axis=1, batch_dims=1)
+    def fn(b: Batch) -> tf.Tensor:
+        out = b.features(features)
         if kind == "layer":
             return tf.reduce_sum(out, axis=[1, 2, 3])
-        maps = tf.gather(out, indices, axis=3, batch_dims=1)  # [B, H, W]
+        maps = tf.gather(out, b.indices, axis=3, batch_dims=1)  # [B, H, W]
         if kind == "neuron":
             h, w = tf.shape(maps)[1] // 2, tf.shape(maps)[2] // 2
             return maps[:, h, w]
         return tf.reduce_mean(maps, [1, 2]) if reduce == "mean" else tf.reduce_sum(maps, [1, 2])
 
-    return objective
+    return Objective(fn, f"{kind} {reduce} of {spec.layer}" if kind == "filter"
+                     else f"{kind} of {spec.layer}")
+
+
+def build(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The target's activation as ``(images, indices) => [B]`` (no transforms, no penalties),
+    for scoring finished images."""
+    objective = target(loaded, spec)
+
+    def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+        return objective(Batch(images, images, indices, {}, loaded.preprocess))
+
+    return activation
 
 
 def class_scores(model: keras.Model) -> keras.Model:
@@ -89,7 +183,7 @@ def _find_layer(model: keras.Model, name: str | None) -> keras.layers.Layer:
 def _check_range(indices: list[int], count: int, what: str, where: str) -> None:
     bad = [i for i in indices if i >= count]
     if bad:
-        raise UserError(
-            f"target.indices {bad}: {where} has {count} {what}s, "
-            f"so valid indices are 0..{count - 1}"
-        )
+        shown = bad if len(bad) <= 5 else [*bad[:5], "..."]
+        plural = "classes" if what == "class" else f"{what}s"
+        raise UserError(f"target.indices {shown}: {where} has {count} {plural}, "
+                        f"so valid indices are 0..{count - 1}")

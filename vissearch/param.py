@@ -1,18 +1,26 @@
-"""Image parameterizations: ``(settings) => variable => images [B, H, W, 3]`` in model-input space.
+"""Image parameterizations: ``(rows, side) => variable [B, ...] => images [B, H, W, 3]``.
 
-``pixel`` optimizes the RGB pixel image itself (0..255 scale), as the Keras example and the blog
-do with VGG16, so their learning rates keep their meaning on every model whatever its input
-scaling, and in-place regularizers (blur, median, decay, clipping) act on it. ``fourier`` optimizes a scaled spectrum whose colours are decorrelated and squashed into the
-valid range by a sigmoid (Olah et al. 2017, "Feature Visualization").
+A :class:`Param` turns the optimized variable into model-input images. ``pixel`` optimizes the
+RGB pixel image itself (0..255 scale), as the Keras example and the blog do with VGG16, so their
+learning rates keep their meaning on every model whatever its input scaling, and the in-place
+pixel regularizers (:mod:`vissearch.regularizers`) act on it. ``fourier`` optimizes a spectrum
+scaled by 1/f whose colours are decorrelated and squashed into the valid range by a sigmoid
+(Olah et al. 2017, "Feature Visualization"); nothing acts on it in place.
+
+:data:`PARAMS` and :data:`INITS` are the registries the config's ``param`` and ``init`` name.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from vissearch.config import RenderSettings
 from vissearch.errors import UserError
+from vissearch.hparams import START, Row, image_rng
 from vissearch.imageio import Preprocess, read_png
 
 # Square root of the ImageNet colour covariance (RGB), as in Olah et al.: its columns decorrelate
@@ -23,67 +31,104 @@ COLOR_SQRT = np.array(
 COLOR_SQRT_NORMALIZED = COLOR_SQRT / np.max(np.linalg.norm(COLOR_SQRT, axis=0))
 
 
-def initial_pixels(
-    s: RenderSettings, batch: int, size: int, pre: Preprocess, gen: tf.random.Generator
-) -> tf.Tensor:
-    """Starting RGB pixels ``[B, size, size, 3]`` (0..255 scale, not clipped)."""
-    shape = [batch, size, size, 3]
-    center = tf.constant(pre.pixel_center, tf.float32)
-    if s.init == "uniform":  # the Keras example: gray 128 +- 10
-        return 128.0 + gen.uniform(shape, -s.init_scale, s.init_scale)
-    if s.init == "gaussian":  # the blog: normal(0, 10) around the mean pixel
-        return center + gen.normal(shape, stddev=s.init_scale)
-    if s.init == "gray":
-        return tf.broadcast_to(center, shape)
+class Param(Protocol):
+    """How a variable becomes images.
+
+    ``in_place``: whether pixel regularizers act on the variable (it holds the pixels).
+    """
+
+    in_place: bool
+
+    def start(self, rows: list[Row], side: int, pre: Preprocess) -> np.ndarray:
+        """The initial variable, one row per image."""
+
+    def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
+        """Model-input images ``[B, H, W, 3]`` of the variable ``x``."""
+
+    def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:
+        """The variable for images of ``side`` pixels (progressive upscaling)."""
+
+    def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
+        """Per-image arrays the images need at this side (none for pixels)."""
+
+
+def _uniform(s: RenderSettings, rng, shape, center) -> np.ndarray:  # the Keras example: 128 +- 10
+    return 128.0 + rng.uniform(-s.init_scale, s.init_scale, shape)
+
+
+def _gaussian(s: RenderSettings, rng, shape, center) -> np.ndarray:  # the blog: normal(0, 10)
+    return center + rng.normal(0.0, s.init_scale, shape)
+
+
+def _gray(s: RenderSettings, rng, shape, center) -> np.ndarray:
+    return np.broadcast_to(center, shape)
+
+
+def _image(s: RenderSettings, rng, shape, center) -> np.ndarray:
     try:
         img = read_png(s.init_image)
     except (OSError, ValueError) as err:
         raise UserError(f"render.init_image {s.init_image!r} cannot be read: {err}") from None
-    img = tf.image.resize(tf.constant(img, tf.float32)[None], [size, size], method="bicubic")
-    return tf.tile(img, [batch, 1, 1, 1])
+    resized = tf.image.resize(tf.constant(img, tf.float32)[None], shape[:2], method="bicubic")
+    return resized[0].numpy()
+
+
+INITS: dict[str, Callable] = {
+    "uniform": _uniform, "gaussian": _gaussian, "gray": _gray, "image": _image,
+}
 
 
 class PixelParam:
     """The RGB pixel image is the variable; the model sees it preprocessed."""
 
-    def __init__(self, s: RenderSettings, batch: int, size: int, pre: Preprocess, gen):
-        self.pre = pre
-        self.var = tf.Variable(initial_pixels(s, batch, size, pre, gen))
+    in_place = True
 
-    def images(self, value: tf.Tensor | None = None) -> tf.Tensor:
-        return self.pre.to_input(self.var if value is None else value)
+    def start(self, rows: list[Row], side: int, pre: Preprocess) -> np.ndarray:
+        out = np.empty((len(rows), side, side, 3), np.float32)
+        for i, r in enumerate(rows):
+            rng = image_rng(r.settings.seed, r.position, START)
+            out[i] = INITS[r.settings.init](r.settings, rng, (side, side, 3), pre.pixel_center)
+        return out
 
-    def resized(self, size: int) -> None:
-        """Enlarge the image (progressive upscaling); the variable is replaced."""
-        x = tf.image.resize(self.var, [size, size], method="bicubic")
-        self.var = tf.Variable(x)
+    def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
+        return pre.to_input(x)
+
+    def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:
+        return tf.image.resize(x, [side, side], method="bicubic")
+
+    def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
+        return {}
 
 
 class FourierParam:
     """A spectrum scaled by 1/f^decay; colours decorrelated; sigmoid into 0..255."""
 
-    def __init__(self, s: RenderSettings, batch: int, size: int, pre: Preprocess, gen):
-        fy = np.fft.fftfreq(size)[:, None]
-        fx = np.fft.rfftfreq(size)[None, :]
-        freq = np.sqrt(fx**2 + fy**2)
-        scale = 1.0 / np.maximum(freq, 1.0 / size) ** s.fourier_decay
-        self.scale = tf.constant(scale * size, tf.float32)  # [H, W//2+1]
-        self.size, self.pre, self.decorrelate = size, pre, s.decorrelate
-        self.var = tf.Variable(gen.normal([batch, 3, size, size // 2 + 1, 2], stddev=0.01))
+    in_place = False
 
-    def images(self, value: tf.Tensor | None = None) -> tf.Tensor:
-        v = self.var if value is None else value
-        spectrum = tf.complex(v[..., 0] * self.scale, v[..., 1] * self.scale)
-        img = tf.signal.irfft2d(spectrum, fft_length=[self.size, self.size]) / 4.0
+    def start(self, rows: list[Row], side: int, pre: Preprocess) -> np.ndarray:
+        shape = (3, side, side // 2 + 1, 2)
+        return np.stack([image_rng(r.settings.seed, r.position, START).normal(0.0, 0.01, shape)
+                         for r in rows]).astype(np.float32)
+
+    def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
+        fy = np.fft.fftfreq(side)[:, None]
+        fx = np.fft.rfftfreq(side)[None, :]
+        freq = np.maximum(np.sqrt(fx**2 + fy**2), 1.0 / side)
+        scale = [side / freq ** r.settings.fourier_decay for r in rows]
+        return {"fourier_scale": np.stack(scale).astype(np.float32)}  # [B, H, W//2+1]
+
+    def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
+        side = tf.shape(x)[2]
+        scale = hp["fourier_scale"][:, None]  # [B, 1, H, W']
+        spectrum = tf.complex(x[..., 0] * scale, x[..., 1] * scale)
+        img = tf.signal.irfft2d(spectrum, fft_length=[side, side]) / 4.0
         img = tf.transpose(img, [0, 2, 3, 1])  # [B, H, W, 3]
-        if self.decorrelate:
-            img = tf.tensordot(img, tf.constant(COLOR_SQRT_NORMALIZED.T), axes=1)
-        return self.pre.to_input(tf.sigmoid(img) * 255.0)
+        mixed = tf.tensordot(img, tf.constant(COLOR_SQRT_NORMALIZED.T), axes=1)
+        img = tf.where(hp["decorrelate"][:, None, None, None], mixed, img)
+        return pre.to_input(tf.sigmoid(img) * 255.0)
 
-    def resized(self, size: int) -> None:
-        raise ValueError("progressive upscaling works on the pixel parameterization only")
+    def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:
+        raise UserError("progressive upscaling works on the pixel parameterization only")
 
 
-def make(s: RenderSettings, batch: int, size: int, pre: Preprocess, gen) -> PixelParam:
-    cls = FourierParam if s.param == "fourier" else PixelParam
-    return cls(s, batch, size, pre, gen)
+PARAMS: dict[str, Param] = {"pixel": PixelParam(), "fourier": FourierParam()}

@@ -1,29 +1,38 @@
-"""The render loop: batched gradient ascent in input space.
+"""The render loop: batched gradient ascent in input space, for one trial or a population.
 
-One compiled ``tf.function`` per step does the forward pass, the gradient, the update and the
-in-graph regularizers for the whole batch; the host only reads the activations once per reporting
-window (early stopping, pruning, progress). Everything random comes from one seeded
-``tf.random.Generator``, so a seed fixes the result.
+``render(model, target, settings)`` renders one trial's targets; ``render_population`` renders K
+trials of one structure (:data:`vissearch.hparams.STRUCTURE`) in one batch of ``K x targets``
+images, each image with its own settings (:mod:`vissearch.hparams`). Both run the same compiled
+step (:mod:`vissearch.step`); the host reads the activations once per reporting window, where a
+trial may stop: its callback asks to, early stopping finds it flat, or successive halving drops
+it at a rung. A stopped trial's images are finished at once and its rows leave the batch.
+
+Everything random about an image comes from its trial's seed and its position among the targets,
+and every operation acts on each image alone, so a trial's images do not depend on its
+batch-mates (tests/test_population.py checks this bit for bit).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from vissearch import labels, objectives, param, transforms
+from vissearch import hparams, labels, step
 from vissearch.config import RenderSettings, TargetSpec
 from vissearch.errors import UserError
+from vissearch.hparams import Row
 from vissearch.imageio import Preprocess, grid, to_uint8
 from vissearch.loaded import LoadedModel
+from vissearch.param import PARAMS
 
-# Called every reporting window with (global step, current activations [B]); True stops the render.
+# Called every reporting window with (global step, current activations [targets]); True stops.
 WindowCallback = Callable[[int, np.ndarray], "bool | None"]
+# Called at each halving rung with (step, {member: its images so far}); returns members to stop.
+RungCallback = Callable[[int, dict], "set[int]"]
 
 
 @dataclass
@@ -40,7 +49,7 @@ class RenderResult:
     settings: RenderSettings
     steps_run: int = 0
     seconds: float = 0.0
-    stopped: str = ""  # "", "early" or "callback"
+    stopped: str = ""  # "", "early", "callback" or "pruned"
     kind: str = "filter"  # the target kind: class grids keep the order of the indices
     class_names: tuple[str, ...] | None = None  # the model's, for captions
 
@@ -79,7 +88,7 @@ class RenderResult:
         return out
 
     def grid_image(self, images: list[np.ndarray] | None = None) -> np.ndarray:
-        """The grid of :meth:`ranking`, 5 px margin (``images``: :meth:`pngs`, if already made)."""
+        """The grid of :meth:`ranking` with captions, 5 px margin (``images``: :meth:`pngs`)."""
         images = self.pngs() if images is None else images
         order = self.ranking()
         if not order:
@@ -110,231 +119,236 @@ def stage_plan(s: RenderSettings) -> list[tuple[int, int]]:
     return [(sz, per + (extra if i == k - 1 else 0)) for i, sz in enumerate(sizes)]
 
 
+def total_steps(s: RenderSettings) -> int:
+    """Ascent steps of one batch, over all stages."""
+    return sum(n for _, n in stage_plan(s))
+
+
 def render(
     loaded: LoadedModel,
     target: TargetSpec,
     settings: RenderSettings,
     callback: WindowCallback | None = None,
+    stop_at: int | None = None,
 ) -> RenderResult:
-    """Render every target of ``target`` with ``settings``, ``batch_size`` images at a time."""
+    """Render every target of ``target`` with ``settings``, ``batch_size`` images at a time.
+
+    ``stop_at`` ends the render after that many steps (re-rendering a trial pruned there).
+    """
+    _check_size(loaded, settings)
+    start, parts = time.perf_counter(), []
+    total = total_steps(settings)
+    bs = settings.batch_size
+    for k, first in enumerate(range(0, len(target.indices), bs)):
+        positions = range(first, min(first + bs, len(target.indices)))
+        # later batches report after the earlier ones: steps count on across batches
+        report = None if callback is None else _offset(callback, k * total)
+        rows = [Row(settings, p, target.indices[p]) for p in positions]
+        member = _Member(settings, list(range(len(rows))), report)
+        parts.append(_Population(loaded, target, rows, [member], stop_at).run()[0])
+        if parts[-1].stopped == "callback":
+            break
+    return _merge(parts, target, settings, time.perf_counter() - start)
+
+
+@dataclass
+class Member:
+    """One trial of a population: its settings and its window callback."""
+
+    settings: RenderSettings
+    callback: WindowCallback | None = None
+
+
+def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Member],
+                      rungs: tuple[int, ...] = (), on_rung: RungCallback | None = None
+                      ) -> list[RenderResult]:
+    """Render K trials of one structure together: ``K x targets`` images in one batch.
+
+    At each step in ``rungs`` (a multiple of the reporting window), ``on_rung`` gets the
+    images of every trial still running and names the trials to stop (``stopped="pruned"``).
+    Returns one result per member, in order.
+    """
+    if not members:
+        return []
+    keys = {hparams.structure(m.settings) for m in members}
+    if len(keys) > 1:
+        raise ValueError(f"a population shares one structure; got {sorted(keys)}")
+    _check_size(loaded, members[0].settings)
+    start, n = time.perf_counter(), len(target.indices)
+    rows = [Row(m.settings, p, i) for m in members for p, i in enumerate(target.indices)]
+    group = [_Member(m.settings, list(range(k * n, (k + 1) * n)), m.callback) for k, m in
+             enumerate(members)]
+    results = _Population(loaded, target, rows, group, None, rungs, on_rung).run()
+    seconds = time.perf_counter() - start
+    return [_merge([r], target, m.settings, seconds) for r, m in zip(results, members,
+                                                                   strict=True)]
+
+
+def _check_size(loaded: LoadedModel, settings: RenderSettings) -> None:
     if loaded.fixed_size and settings.size != loaded.fixed_size:
         raise UserError(
             f"render.size {settings.size} does not fit {loaded.label}, which takes "
             f"{loaded.fixed_size}x{loaded.fixed_size} images"
         )
-    objective = objectives.build(loaded, target)
-    start = time.perf_counter()
-    bs = settings.batch_size
-    steps = sum(n for _, n in stage_plan(settings))
-    parts = []
-    for k, first in enumerate(range(0, len(target.indices), bs)):
-        chunk = target.indices[first : first + bs]
-        gen = tf.random.Generator.from_seed(settings.seed + 1_000_003 * k)
-        # later batches report after the earlier ones: steps count on across batches
-        report = None if callback is None else _offset(callback, k * steps)
-        parts.append(_Batch(objective, chunk, settings, loaded.preprocess, gen).run(report))
-        if parts[-1]["stopped"] == "callback":
-            break
-    result = _merge(parts, target, settings, loaded.preprocess, time.perf_counter() - start)
-    result.class_names = loaded.class_names
-    return result
 
 
 def _offset(callback: WindowCallback, start: int) -> WindowCallback:
     return lambda step, values: callback(start + step, values)
 
 
-class _Batch:
-    """One batch of images ascending their own targets together."""
+@dataclass
+class _Member:
+    settings: RenderSettings
+    rows: list[int]  # its rows in the current batch
+    callback: WindowCallback | None
+    curve: list = field(default_factory=list)  # activations per step, [n] each
+    result: RenderResult | None = None
 
-    def __init__(self, objective, indices, s: RenderSettings, pre: Preprocess, gen):
-        self.objective, self.s, self.pre, self.gen = objective, s, pre, gen
-        self.idx = tf.constant(indices, tf.int32)
-        self.plan = stage_plan(s)
-        self.total = sum(n for _, n in self.plan)
-        self.param = param.make(s, len(indices), self.plan[0][0], pre, gen)
-        self.failed = tf.Variable(tf.zeros([len(indices)], tf.bool))
-        self.best_x = self.best_val = None  # tracked in the last stage when keep == "best"
 
-    def run(self, callback: WindowCallback | None) -> dict:
-        s, acts, t, stopped = self.s, [], 0, ""
-        window = s.early_stop_window or 10
-        for k, (size, n) in enumerate(self.plan):
-            if k:
-                self.param.resized(size)
-            last_stage = k == len(self.plan) - 1
-            step = self._compile_step(track_best=last_stage and s.keep == "best")
-            stage_acts = []
+class _Population:
+    """The loop over steps for a batch of rows; members leave it as they stop."""
+
+    def __init__(self, loaded, target, rows, members, stop_at=None, rungs=(), on_rung=None):
+        self.loaded, self.target, self.rows, self.members = loaded, target, rows, members
+        s = members[0].settings
+        self.plan, self.total = stage_plan(s), total_steps(s)
+        self.stop_at, self.rungs, self.on_rung = stop_at, set(rungs), on_rung
+        self.window = s.early_stop_window or 10
+        self.param = PARAMS[s.param]
+        self.step, self.activation = step.get(loaded, target, s.param, self.total)
+        self.hp = hparams.pack(rows, self.total)
+        self.hp["uniforms"] = hparams.uniforms(rows, self.total)
+
+    def run(self) -> list[RenderResult]:
+        x = tf.constant(self.param.start(self.rows, self.plan[0][0], self.loaded.preprocess))
+        t, pending = 0, []
+        for k, (side, n) in enumerate(self.plan):
+            if k:  # a larger image: a fresh optimizer state, as the Keras example
+                x = self.param.resized(x, side)
+            failed = self.state["failed"] if k else None
+            self.state = step.initial_state(x, failed)
+            self.hp.update(self.param.stage(self.rows, side))
+            self.hp["blur_kernel"] = hparams.blur_kernels(self.rows, side)
+            self.hp_t = _tensors(self.hp)
+            track = tf.constant(k == len(self.plan) - 1)
             for _ in range(n):
-                stage_acts.append(step(tf.constant(t, tf.int64)))
+                x, self.state, act = self.step(x, self.state, self.hp_t, tf.constant(t), track)
+                pending.append(act)
                 t += 1
-                if t % window and t != self.total:
+                if t % self.window and t != self.total and t != self.stop_at:
                     continue
-                values = stage_acts[-1].numpy()
-                if callback is not None and callback(t, values):
-                    stopped = "callback"
-                    break
-                if s.early_stop_window and _stalled(stage_acts, window, s.early_stop_tol):
-                    stopped = "early"
-                    break
-            acts.extend(stage_acts)
-            if stopped == "callback":
-                break
-        return self._finish(acts, t, stopped)
+                x = self._window(x, t, pending)
+                pending = []
+                if not self._running():
+                    return [m.result for m in self.members]
+        for m in self._running():
+            m.result = self._finish(x, m, t, "")
+        return [m.result for m in self.members]
 
-    def _finish(self, acts: list, steps: int, stopped: str) -> dict:
-        s = self.s
-        images = self.param.images(self.best_x)
+    def _running(self) -> list[_Member]:
+        return [m for m in self.members if m.result is None]
+
+    def _window(self, x: tf.Tensor, t: int, pending: list) -> tf.Tensor:
+        """Record the window's activations; stop the members that are done; shrink the batch."""
+        values = np.stack([a.numpy() for a in pending])  # [steps, B]
+        stop: dict[int, str] = {}
+        for k, m in enumerate(self.members):
+            if m.result is not None:
+                continue
+            m.curve.extend(values[:, m.rows])
+            if m.callback is not None and m.callback(t, values[-1, m.rows]):
+                stop[k] = "callback"
+            elif m.settings.early_stop_window and _stalled(np.array(m.curve), self.window,
+                                                           m.settings.early_stop_tol):
+                stop[k] = "early"
+            elif t == self.stop_at:
+                stop[k] = ""
+        if t in self.rungs and self.on_rung is not None:
+            interim = {k: self._finish(x, m, t, "pruned") for k, m in enumerate(self.members)
+                       if m.result is None and k not in stop}
+            for k in self.on_rung(t, interim):
+                stop[k] = "pruned"
+                self.members[k].result = interim[k]
+        for k, why in stop.items():
+            m = self.members[k]
+            if m.result is None:
+                m.result = self._finish(x, m, t, why)
+        return self._keep_running(x) if stop else x
+
+    def _finish(self, x: tf.Tensor, m: _Member, t: int, stopped: str) -> RenderResult:
+        """The member's kept images now: scored without random transforms."""
+        rows = tf.constant(m.rows)
+        hp = {k: tf.gather(v, rows) for k, v in self.hp_t.items()}
+        mine = tf.gather(x, rows)
+        best = tf.gather(self.state["best_x"], rows)
+        keep_best = tf.reshape(hp["keep_best"], [-1] + [1] * (len(x.shape) - 1))
+        images = self.param.images(tf.where(keep_best, best, mine), hp, self.loaded.preprocess)
+        s = m.settings
         if s.upscale_stages:
             images = tf.image.resize(images, [s.size, s.size], method="bicubic")
-        final = self.objective(images, self.idx).numpy()
-        curves = np.stack([a.numpy() for a in acts]) if acts else np.zeros((0, len(final)))
-        failed = self.failed.numpy() | ~np.isfinite(final)
-        return {"inputs": images.numpy(), "final": final, "curves": curves,
-                "failed": failed, "steps": steps, "stopped": stopped}
+        final = self.activation(images, hp["index"]).numpy()
+        failed = tf.gather(self.state["failed"], rows).numpy() | ~np.isfinite(final)
+        curves = np.array(m.curve).reshape(-1, len(m.rows))
+        return RenderResult(
+            indices=[self.rows[r].index for r in m.rows], inputs=images.numpy(),
+            activations=final, curves=curves, dead=_dead(curves, final, self.target.kind),
+            failed=failed, preprocess=self.loaded.preprocess, settings=s, steps_run=t,
+            stopped=stopped, kind=self.target.kind, class_names=self.loaded.class_names)
 
-    def _optimizer(self) -> keras.optimizers.Optimizer:
-        s = self.s
-        lr = _schedule(s, self.total)
-        if s.optimizer == "sgd":
-            opt = keras.optimizers.SGD(lr)
-        elif s.optimizer == "nesterov":
-            opt = keras.optimizers.SGD(lr, momentum=s.momentum, nesterov=True)
-        elif s.optimizer == "rmsprop":
-            opt = keras.optimizers.RMSprop(lr)
-        else:
-            opt = keras.optimizers.Adam(lr)
-        opt.build([self.param.var])
-        return opt
-
-    def _compile_step(self, track_best: bool):
-        s, pre, p, gen, idx = self.s, self.pre, self.param, self.gen, self.idx
-        opt = self._optimizer()
-        pixel = isinstance(p, param.PixelParam)
-        rank = len(p.var.shape)
-        axes = list(range(1, rank))
-        robust = bool(s.jitter or s.scale or s.rotate)
-        if track_best:
-            self.best_x = tf.Variable(p.var)
-            self.best_val = tf.Variable(tf.fill([len(idx)], -np.inf))
-        regularize = _regularizer(s, pre, self.total) if pixel else None
-
-        @tf.function
-        def step(t):
-            opt.iterations.assign(t)
-            before = p.var.read_value()
-            with tf.GradientTape() as tape:
-                images = p.images()
-                seen = images
-                if robust:
-                    seen = transforms.random_affine(images, gen, s.jitter, s.scale, s.rotate)
-                act = self.objective(seen, idx)
-                goal = act
-                if s.tv:
-                    goal = goal - s.tv * transforms.total_variation(pre.to_pixels(images) / 255.0)
-                total = tf.reduce_sum(goal)
-            grad = tape.gradient(total, p.var)
-            ok = tf.math.is_finite(act) & tf.reduce_all(tf.math.is_finite(grad), axis=axes)
-            mask = tf.reshape(ok, [-1] + [1] * (rank - 1))
-            grad = tf.where(mask, grad, tf.zeros_like(grad))
-            if s.normalize_grad:
-                rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=axes, keepdims=True))
-                grad = grad / (rms + 1e-7)
-            opt.apply_gradients([(-grad, p.var)])
-            if regularize is not None:
-                p.var.assign(regularize(p.var, grad, t))
-            self.failed.assign(self.failed | ~ok)
-            if track_best:
-                better = ok & (act > self.best_val)
-                better_x = tf.reshape(better, tf.shape(mask))
-                self.best_x.assign(tf.where(better_x, before, self.best_x))
-                self.best_val.assign(tf.where(better, act, self.best_val))
-            return act
-
-        return step
+    def _keep_running(self, x: tf.Tensor) -> tf.Tensor:
+        """Drop the rows of stopped members from the batch, its state and its settings."""
+        keep = [r for m in self._running() for r in m.rows]
+        if not keep:
+            return x
+        idx = np.array(keep)
+        new_pos = {old: new for new, old in enumerate(keep)}
+        for m in self._running():
+            m.rows = [new_pos[r] for r in m.rows]
+        self.rows = [self.rows[i] for i in keep]
+        self.hp = {k: v[idx] for k, v in self.hp.items()}
+        self.hp_t = _tensors(self.hp)
+        self.state = {k: tf.gather(v, idx) for k, v in self.state.items()}
+        return tf.gather(x, idx)
 
 
-def _regularizer(s: RenderSettings, pre: Preprocess, total: int):
-    """The in-place regularizers of the pixel image, in the blog's order, as one graph function."""
-    lo, hi = 0.0, 255.0  # the variable holds RGB pixels
-    center = tf.constant(pre.pixel_center)
-    plain_from = total - s.plain_steps if s.keep == "plain" else total
-
-    def every(t, n):
-        return tf.logical_and(t < plain_from, tf.equal(t % n, 0))
-
-    def apply(x, grad, t):
-        def at(n, fn, x, gated=True):
-            due = every(t, n) if gated else tf.equal(t % n, 0)
-            return tf.cond(due, lambda: fn(x), lambda: x)
-
-        if s.decay:
-            x = at(s.decay_every, lambda v: center + (v - center) * (1 - s.decay), x)
-        if s.blur_sigma:
-            x = at(s.blur_every, lambda v: transforms.blur(v, s.blur_sigma), x)
-        if s.median_size:
-            x = at(s.median_every, lambda v: transforms.median(v, s.median_size), x)
-        if s.norm_pct:
-            norm = tf.norm(x - center, axis=-1)
-            x = at(s.norm_pct_every,
-                   lambda v: transforms.zero_below(v, norm, s.norm_pct, center), x)
-        if s.contrib_pct:
-            contrib = tf.abs(tf.reduce_sum((x - center) * grad, axis=-1))
-            x = at(s.contrib_pct_every,
-                   lambda v: transforms.zero_below(v, contrib, s.contrib_pct, center), x)
-        if s.clip:
-            x = at(s.clip_every, lambda v: tf.clip_by_value(v, lo, hi), x, gated=False)
-        return x
-
-    return apply
+def _tensors(hp: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+    return {k: tf.constant(v) for k, v in hp.items()}
 
 
-def _schedule(s: RenderSettings, total: int):
-    sched = keras.optimizers.schedules
-    if s.schedule == "constant":
-        return s.lr
-    if s.schedule == "step":
-        return sched.ExponentialDecay(s.lr, s.lr_step_every, s.lr_step_gamma, staircase=True)
-    if s.schedule == "cosine":
-        return sched.CosineDecay(s.lr, max(total, 1), alpha=s.lr_final)
-    end = s.lr * s.lr_final
-    return sched.PolynomialDecay(s.lr, max(total, 1), end_learning_rate=end, power=1.0)
-
-
-def _stalled(acts: list, window: int, tol: float) -> bool:
+def _stalled(curve: np.ndarray, window: int, tol: float) -> bool:
     """No image gained more than ``tol`` (relative) in the last window over its best before it."""
-    if len(acts) < 2 * window:
+    if len(curve) < 2 * window:
         return False
-    curve = np.stack([a.numpy() for a in acts])
     before = np.max(curve[:-window], axis=0)
     recent = np.max(curve[-window:], axis=0)
     improving = (recent - before) > tol * np.maximum(np.abs(before), 1e-12)
     return not bool(np.any(improving))
 
 
-def _merge(parts, target: TargetSpec, s: RenderSettings, pre: Preprocess, seconds: float):
-    steps = max(p["curves"].shape[0] for p in parts)
-    curves = [np.pad(p["curves"], ((0, steps - p["curves"].shape[0]), (0, 0)),
+def _dead(curves: np.ndarray, final: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "class":
+        return np.zeros(len(final), bool)
+    peak = np.nanmax(np.where(np.isfinite(curves), curves, -np.inf), axis=0, initial=-np.inf)
+    return (peak <= 0) & (final <= 0)
+
+
+def _merge(parts: list[RenderResult], target: TargetSpec, s: RenderSettings,
+           seconds: float) -> RenderResult:
+    """One result from the results of consecutive batches of the same trial."""
+    if len(parts) == 1:
+        parts[0].seconds = seconds
+        return parts[0]
+    steps = max(p.curves.shape[0] for p in parts)
+    curves = [np.pad(p.curves, ((0, steps - p.curves.shape[0]), (0, 0)),
                      constant_values=np.nan) for p in parts]
-    final = np.concatenate([p["final"] for p in parts])
-    curves = np.concatenate(curves, axis=1)
-    n = len(final)
-    dead = np.zeros(n, bool)
-    if target.kind != "class":
-        peak = np.nanmax(np.where(np.isfinite(curves), curves, -np.inf), axis=0, initial=-np.inf)
-        dead = (peak <= 0) & (final <= 0)
-    stopped = next((p["stopped"] for p in parts if p["stopped"]), "")
+    first = parts[0]
     return RenderResult(
-        indices=list(target.indices[:n]),
-        inputs=np.concatenate([p["inputs"] for p in parts]),
-        activations=final,
-        curves=curves,
-        dead=dead,
-        failed=np.concatenate([p["failed"] for p in parts]),
-        preprocess=pre,
-        settings=s,
-        steps_run=steps,
-        seconds=seconds,
-        stopped=stopped,
-        kind=target.kind,
-    )
+        indices=[i for p in parts for i in p.indices],
+        inputs=np.concatenate([p.inputs for p in parts]),
+        activations=np.concatenate([p.activations for p in parts]),
+        curves=np.concatenate(curves, axis=1),
+        dead=np.concatenate([p.dead for p in parts]),
+        failed=np.concatenate([p.failed for p in parts]),
+        preprocess=first.preprocess, settings=s, steps_run=steps, seconds=seconds,
+        stopped=next((p.stopped for p in parts if p.stopped), ""), kind=first.kind,
+        class_names=first.class_names)

@@ -1,6 +1,8 @@
 """Render a stored trial again from its settings and seed, and compare the bytes.
 
-On the same machine a trial's PNGs come out identical to the ones the study stored.
+A trial's images depend only on its settings and seed (never on the trials that shared its
+batch), so on the same machine they come out identical to the ones the study stored; a trial
+stopped early (pruned at a rung, or by its pruner) is rendered up to the same step.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ def reproduce(study: optuna.Study, which: str, out: Path):
     """
     cfg = runconfig.from_mapping(study.user_attrs["config"], None)
     trial = store.find_trial(study, which)
-    if "settings" not in trial.user_attrs:
-        raise UserError(f"trial {trial.number} recorded no settings (state {trial.state.name})")
+    if "settings" not in trial.user_attrs or "images" not in trial.user_attrs:
+        raise UserError(f"trial {trial.number} recorded no images (state {trial.state.name})")
     settings = parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
-    loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
-    result = render(loaded, cfg.target, settings)
-    ids = trial.user_attrs.get("images", {})
+    stopped = trial.user_attrs.get("stopped", {}).get("step")
+    loaded = models.load_for(cfg.model, cfg.target)
+    result = render(loaded, cfg.target, settings, stop_at=stopped)
+    ids = trial.user_attrs["images"]
     same = {}
     for name, image in result.files().items():
         path = write_png(Path(out) / name, image)

@@ -1,85 +1,66 @@
-"""The bridge between Optuna and the render engine: one trial = one batched render.
+"""Study lifecycle: open or resume a study, requeue what a crash left, run trials until
+``n_trials`` count, several trials at a time, in one or several worker processes.
 
-Each trial samples its settings, renders every target in one batch, computes all scores, and
-records params, scores, per-target values, the loss curve, the seed, versions, wall time and its
-images (artifacts). Optuna catches a failing trial and records it FAIL with its error, and the
-study goes on.
+A run asks Optuna for a population of trials (``study.population``), hands them to
+:class:`vissearch.trials.Recorder`, which renders them together and tells each one, and asks
+again. While trials run, a heartbeat thread marks them alive, so that when a worker is killed
+another one (or the next run) finds its trials stale, fails them and runs their settings again
+(Optuna's ``RetryHeartbeatStaleTrialCallback``); Ctrl-C fails the running trials without an
+error, and the next run enqueues their settings again. :data:`SAMPLERS` and :data:`PRUNERS` are
+the registries the config's ``study.sampler`` and ``study.pruner`` name.
 """
 
 from __future__ import annotations
 
 import json
-import platform
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from pathlib import Path
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 import optuna
-from optuna.artifacts import upload_artifact
 from tqdm import tqdm
 
-from vissearch import evaluate, models, objectives, scores, store, zoo
+from vissearch import budget, models, scores, seeds, store, trials
 from vissearch.errors import UserError
-from vissearch.imageio import write_png
-from vissearch.render import RenderResult, render
 from vissearch.runconfig import RunConfig
 
-CURVE_POINTS = 100  # loss-curve samples stored per target
+SAMPLERS: dict[str, Callable[[RunConfig, int], optuna.samplers.BaseSampler]] = {
+    "random": lambda cfg, seed: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda cfg, seed: optuna.samplers.TPESampler(seed=seed),
+    # one Sobol sequence shared by all workers: the study seed on purpose
+    "qmc": lambda cfg, seed: optuna.samplers.QMCSampler(qmc_type="sobol", seed=cfg.study.seed),
+    "grid": lambda cfg, seed: optuna.samplers.GridSampler(cfg.space.grid(), seed=seed),
+}
+PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
 
 
-def trial_seed(study_seed: int, number: int) -> int:
-    """The render seed of trial ``number``: fixed by the study seed, distinct per trial."""
-    return (study_seed * 1_000_003 + number * 7919) % (2**31 - 1)
-
-
-def versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    from vissearch import __version__
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "optuna": optuna.__version__,
-            "numpy": np.__version__, "vissearch": __version__}
-
-
-def make_sampler(
-    cfg: RunConfig, worker: int = 0, existing: int = 0
-) -> optuna.samplers.BaseSampler:
-    """The study's sampler, seeded by the study seed, the worker and the trials already there.
-
-    Workers sharing one seed would draw the same settings, and so would a resumed run that
-    started its sampler afresh; mixing in both keeps every draw new and still reproducible.
-    """
-    seed = (cfg.study.seed + 7919 * worker + 1_000_003 * existing) % (2**32)
-    kind = cfg.study.sampler
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if kind == "qmc":  # one Sobol sequence shared by all workers: same seed on purpose
-        return optuna.samplers.QMCSampler(qmc_type="sobol", seed=cfg.study.seed)
-    return optuna.samplers.GridSampler(cfg.space.grid(), seed=seed)
-
-
-def make_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
-    if cfg.study.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
-    if cfg.study.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.NopPruner()
+def make_sampler(cfg: RunConfig, worker: int = 0, existing: int = 0
+                 ) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded by the study seed, the worker and the trials already there
+    (:func:`vissearch.seeds.sampler_seed`)."""
+    return SAMPLERS[cfg.study.sampler](cfg, seeds.sampler_seed(cfg.study.seed, worker, existing))
 
 
 def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     """Create the study, or resume it if it exists with the same config (n_trials may change)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = store.storage_url(cfg.study.name, cfg.study.storage, cfg.study.results)
+    url = store.storage_url(cfg.study)
     directions = [scores.SCORES[o].direction for o in cfg.study.objectives]
     study = optuna.create_study(
         study_name=cfg.study.name, storage=store.make_storage(url),
-        sampler=make_sampler(cfg, worker),
-        pruner=make_pruner(cfg), directions=directions, load_if_exists=True,
+        sampler=make_sampler(cfg, worker), pruner=PRUNERS[cfg.study.pruner](),
+        directions=directions, load_if_exists=True,
     )
     existing = len(study.get_trials(deepcopy=False))
     if existing:
@@ -91,21 +72,18 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
                                                                   cfg.study.results)))
     elif _comparable(stored) != _comparable(cfg.stored()):
         raise UserError(
-            f"study {cfg.study.name!r} in {url} was made with another config; change study.name "
-            "to start a new study (only study n_trials, timeout and storage may change on resume)"
+            f"study {cfg.study.name!r} in {store.shown(url)} was made with another config; "
+            "change study.name to start a new study (only study n_trials, timeout, storage and "
+            "population may change on resume)"
         )
     return study
 
 
 def _comparable(raw: dict) -> str:
     data = json.loads(json.dumps(raw))
-    for key in ("n_trials", "timeout", "storage"):
+    for key in ("n_trials", "timeout", "storage", "population"):
         data.get("study", {}).pop(key, None)
     return json.dumps(data, sort_keys=True)
-
-
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
 
 
 def counted(study: optuna.Study) -> int:
@@ -115,45 +93,160 @@ def counted(study: optuna.Study) -> int:
     count, and its settings run again (enqueued by the storage's heartbeat callback, or by
     :func:`_requeue_interrupted` at the next start).
     """
-    return _count(study.get_trials(deepcopy=False, states=FINISHED))
-
-
-def _count(finished: list[optuna.trial.FrozenTrial]) -> int:
+    finished = study.get_trials(deepcopy=False, states=FINISHED)
     return sum(1 for t in finished
                if t.state != optuna.trial.TrialState.FAIL or "error" in t.user_attrs)
 
 
 def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
-        budget: int | None = None) -> optuna.Study:
+        budget_trials: int | None = None) -> optuna.Study:
     """Run until ``n_trials`` trials count in all (earlier runs and other workers included).
 
-    ``budget`` caps the trials this process starts (the share of one of several workers).
+    ``budget_trials`` caps the trials this process starts (the share of one of several
+    workers).
     """
     study = open_or_create(cfg, worker)
-    loaded = models.load(cfg.model, with_classifier=cfg.target.kind == "class")
-    objectives.build(loaded, cfg.target)  # a bad target is the user's error, not 40 failed trials
+    loaded = models.load_for(cfg.model, cfg.target)
     _fail_stale(study)
     _requeue_interrupted(study)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
         return study
-    artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
-    objective = TrialObjective(cfg, loaded, artifacts)
+    recorder = trials.Recorder(cfg, loaded,
+                               store.AtomicArtifactStore(study.user_attrs["artifact_dir"]))
+    size = budget.population(cfg, loaded)
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
                disable=not progress)
-    try:
-        study.optimize(objective, n_trials=budget or 4 * cfg.study.n_trials,
-                       timeout=cfg.study.timeout,
-                       catch=(Exception,), callbacks=[_stop_at(cfg.study.n_trials, bar, cfg)])
-    finally:
-        bar.close()
+    with _Heartbeat(study) as beat:
+        try:
+            _loop(cfg, study, recorder, beat, bar, size, budget_trials or 4 * cfg.study.n_trials)
+        finally:
+            bar.close()
     return study
+
+
+def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
+    deadline = time.monotonic() + (cfg.study.timeout or float("inf"))
+    while left > 0 and time.monotonic() < deadline:
+        with store.quiet_experimental():
+            optuna.storages.fail_stale_trials(study)  # another worker's killed trials
+        done = counted(study)
+        if done >= cfg.study.n_trials:
+            return
+        asked = [_ask(study) for _ in range(min(size, left, cfg.study.n_trials - done))]
+        left -= len(asked)
+        beat.watch(asked)
+        start = time.perf_counter()
+        try:
+            recorder.run(study, asked)
+        except BaseException:  # Ctrl-C, or a failure to record: the next run retries them
+            for trial in asked:
+                if trial.number not in recorder.told:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        finally:
+            beat.unwatch(asked)
+        _progress(cfg, study, bar, (time.perf_counter() - start) / len(asked))
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": we beat
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
+
+
+def _progress(cfg: RunConfig, study: optuna.Study, bar: tqdm, seconds: float) -> None:
+    first = cfg.study.objectives[0]
+    sign = 1 if scores.SCORES[first].direction == "maximize" else -1
+    done = counted(study)
+    bar.n = min(done, cfg.study.n_trials)
+    post = {}
+    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=FINISHED[:1])
+              if t.values and np.isfinite(t.values[0])]
+    if values:
+        post["best_" + first] = f"{sign * max(sign * v for v in values):.4g}"
+    post["s/trial"] = f"{seconds:.1f}"
+    bar.set_postfix(post)
+
+
+class _Heartbeat:
+    """A thread that records a heartbeat for every watched trial every HEARTBEAT_S seconds.
+
+    Optuna beats for trials run by ``study.optimize``; trials asked in populations need their
+    own. Storage without heartbeats (journal, in-memory) is left alone.
+    """
+
+    def __init__(self, study: optuna.Study):
+        self.storage = study._storage  # the study's own storage object (no public accessor)
+        self.ids: set[int] = set()
+        self.lock, self.done = threading.Lock(), threading.Event()
+        interval = getattr(self.storage, "get_heartbeat_interval", None)
+        self.active = interval is not None and interval() is not None
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self.active:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        if self.active:
+            self.thread.join()
+
+    def watch(self, asked: list[optuna.Trial]) -> None:
+        with self.lock:
+            self.ids |= {t._trial_id for t in asked}  # trial ids have no public accessor
+        self._record()
+
+    def unwatch(self, asked: list[optuna.Trial]) -> None:
+        with self.lock:
+            self.ids -= {t._trial_id for t in asked}
+
+    def _record(self) -> None:
+        if not self.active:
+            return
+        with self.lock:
+            ids = sorted(self.ids)
+        for trial_id in ids:
+            self.storage.record_heartbeat(trial_id)
+
+    def _beat(self) -> None:
+        while not self.done.wait(store.HEARTBEAT_S):
+            self._record()
 
 
 def shares(remaining: int, workers: int) -> list[int]:
     """Split the remaining trials between workers as evenly as possible."""
     return [remaining // workers + (i < remaining % workers) for i in range(workers)]
+
+
+def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.Study:
+    """Run the study in ``workers`` processes on this machine: this one and ``workers - 1``
+    started with ``python -m vissearch run``; each worker's sampler is seeded apart."""
+    if workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more")
+    if workers == 1:
+        return run(cfg, progress=progress)
+    url = store.storage_url(cfg.study)
+    study = open_or_create(cfg)  # one process creates the study; the others join
+    parts = shares(max(cfg.study.n_trials - counted(study), 0), workers)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cfg.path
+        if path is None:  # a config built in Python: the workers read it from a file
+            path = f"{tmp}/config.json"
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(cfg.raw, f)
+        others = [subprocess.Popen([sys.executable, "-m", "vissearch", "run", path,
+                                    "--no-progress", "--worker-index", str(i), "--storage", url,
+                                    "--budget", str(parts[i])], stdout=subprocess.DEVNULL)
+                  for i in range(1, workers) if parts[i]]
+        study = run(cfg, progress=progress, budget_trials=parts[0] or None)
+        codes = [p.wait() for p in others]
+    if any(codes):
+        print(f"workers exited with {codes}", file=sys.stderr)
+    return study
 
 
 def _fail_stale(study: optuna.Study) -> None:
@@ -173,132 +266,14 @@ def _fail_stale(study: optuna.Study) -> None:
         time.sleep(1.0)
 
 
-def _origin(trial: optuna.trial.FrozenTrial) -> int:
-    """The first trial of a retry chain (ours or Optuna's heartbeat callback's)."""
-    return trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial", trial.number))
-
-
 def _requeue_interrupted(study: optuna.Study) -> None:
     """Enqueue the settings of trials that failed without an error (Ctrl-C, a kill that the
     heartbeat callback did not retry) and have no retry yet."""
-    trials = study.get_trials(deepcopy=False)
+    all_trials = study.get_trials(deepcopy=False)
     fail = optuna.trial.TrialState.FAIL
-    covered = {_origin(t) for t in trials if t.state != fail}
-    for t in trials:
+    covered = {trials.origin(t) for t in all_trials if t.state != fail}
+    for t in all_trials:
         if t.state == fail and "error" not in t.user_attrs and t.params:
-            if _origin(t) not in covered:
-                study.enqueue_trial(t.params, user_attrs={"retry_of": _origin(t)})
-                covered.add(_origin(t))
-
-
-def _stop_at(n_trials: int, bar: tqdm, cfg: RunConfig):
-    first = cfg.study.objectives[0]
-    sign = 1 if scores.SCORES[first].direction == "maximize" else -1
-
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read per trial
-        done = _count(finished)
-        bar.n = min(done, n_trials)
-        post = {"last": trial.state.name.lower()}
-        values = [t.values[0] for t in finished if t.values and np.isfinite(t.values[0])]
-        if values:
-            post["best_" + first] = f"{sign * max(sign * v for v in values):.4g}"
-        if trial.duration is not None:
-            post["s/trial"] = f"{trial.duration.total_seconds():.1f}"
-        bar.set_postfix(post)
-        if done >= n_trials:
-            study.stop()
-
-    return callback
-
-
-class TrialObjective:
-    """Callable for ``study.optimize``: one trial, all its records."""
-
-    def __init__(self, cfg: RunConfig, loaded: models.LoadedModel, artifacts):
-        self.cfg, self.loaded, self.artifacts = cfg, loaded, artifacts
-        self.versions = versions()
-        judge = zoo.default_judge(cfg.model.name, cfg.model.path, cfg.model.judge)
-        self.evaluator = evaluate.Evaluator(loaded, cfg.target, judge)
-
-    def __call__(self, trial: optuna.Trial):
-        try:
-            return self._run(trial)
-        except optuna.TrialPruned:
-            raise
-        except Exception as err:
-            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-            raise
-
-    def _run(self, trial: optuna.Trial):
-        cfg = self.cfg
-        frozen = next(t for t in trial.study.get_trials(deepcopy=False)
-                      if t.number == trial.number)
-        origin = _origin(frozen)  # a retry renders with the seed of the trial it repeats
-        seed = trial_seed(cfg.study.seed, origin)
-        if origin != trial.number:
-            trial.set_user_attr("retry_of", origin)
-        settings = cfg.settings(cfg.space.suggest(trial, cfg.fixed), seed)
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("settings", settings.model_dump())
-        trial.set_user_attr("versions", self.versions)
-        start = time.perf_counter()
-        pruned = {"at": None}
-        single = len(cfg.study.objectives) == 1
-
-        def on_window(step: int, values: np.ndarray) -> bool:
-            if not single:
-                return False
-            trial.report(float(np.nanmean(values)), step)
-            if trial.should_prune():
-                pruned["at"] = step
-                return True
-            return False
-
-        result = render(self.loaded, cfg.target, settings, callback=on_window)
-        self._record(trial, result, time.perf_counter() - start)
-        if pruned["at"] is not None:
-            raise optuna.TrialPruned(f"pruned at step {pruned['at']}")
-        if result.failed.all():
-            raise FloatingPointError("every target met NaN or inf")
-        computed = trial.user_attrs["scores"]
-        values = [computed[name] for name in cfg.study.objectives]
-        bad = [n for n, v in zip(cfg.study.objectives, values, strict=True) if not np.isfinite(v)]
-        if bad:
-            raise FloatingPointError(f"objective {bad[0]} is {computed[bad[0]]} for this trial")
-        return values[0] if single else values
-
-    def _record(self, trial: optuna.Trial, result: RenderResult, seconds: float) -> None:
-        idx = [str(i) for i in result.indices]
-        trial.set_user_attr("scores", {**scores.compute(result), **self.evaluator(result)})
-        trial.set_user_attr("activations", dict(zip(idx, map(float, result.activations),
-                                                    strict=True)))
-        trial.set_user_attr("dead", [i for i, d in zip(idx, result.dead, strict=True) if d])
-        trial.set_user_attr("failed", [i for i, f in zip(idx, result.failed, strict=True) if f])
-        trial.set_user_attr("curve", _thin(result.curves))
-        trial.set_user_attr("steps_run", int(result.steps_run))
-        trial.set_user_attr("render_seconds", round(seconds, 3))
-        trial.set_user_attr("images", self._upload(trial, result))
-
-    def _upload(self, trial: optuna.Trial, result: RenderResult) -> dict:
-        ids: dict = {"targets": {}}
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, image in result.files().items():
-                path = write_png(Path(tmp) / name, image)
-                aid = upload_artifact(artifact_store=self.artifacts, file_path=str(path),
-                                      study_or_trial=trial, mimetype="image/png")
-                if name == "grid.png":
-                    ids["grid"] = aid
-                else:
-                    ids["targets"][name.removeprefix("target_").removesuffix(".png")] = aid
-        return ids
-
-
-def _thin(curves: np.ndarray) -> dict:
-    """Per-target curves at no more than CURVE_POINTS steps (NaN as None, for JSON)."""
-    n = curves.shape[0]
-    steps = np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int)) if n else []
-    picked = curves[steps] if n else curves
-    return {"steps": [int(s) + 1 for s in steps],
-            "values": [[None if not np.isfinite(v) else round(float(v), 6) for v in row]
-                       for row in picked.T]}
+            if trials.origin(t) not in covered:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
+                covered.add(trials.origin(t))

@@ -1,5 +1,10 @@
-"""Scores of a render: ``(render result) => float``. Pure NumPy, cheap, each selectable as a study
-objective by name.
+"""Scores of a render: ``(render result, models) => float``, one registry, each selectable as a
+study objective by name. No TensorFlow here.
+
+Most scores read the images alone. Those that need a network (the optimized model's probability,
+the judge's transfer, robustness to held-out transforms) ask a :class:`Models` object for NumPy
+arrays; :class:`vissearch.evaluate.Evaluator` is the one that runs the networks. Adding a score
+is an entry in :data:`SCORES`; it gets NaN where it does not apply (no judge, a filter target).
 
 Every trial records all scores; the study optimizes the ones named in ``study.objective``.
 """
@@ -8,15 +13,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+NAN = float("nan")
+
+
+class Models(Protocol):
+    """What the model-based scores may ask about a render (None: it does not apply)."""
+
+    def class_probs(self, result) -> np.ndarray | None:
+        """The optimized model's softmax ``[B, classes]`` on the images (class targets)."""
+
+    def judge_probs(self, result) -> np.ndarray | None:
+        """The judge's softmax ``[B, crops, classes]`` on random crops of each image."""
+
+    def moved_activations(self, result) -> np.ndarray:
+        """``[B]`` the target's activation averaged over held-out random shifts and scales."""
+
+    def best_real(self, result) -> np.ndarray | None:
+        """``[B]`` the best activation of each target over real images (zoo/shapes only)."""
 
 
 @dataclass(frozen=True)
 class Score:
-    fn: Callable[..., float] | None  # None: computed with models (vissearch.evaluate)
+    fn: Callable[..., float]  # (result) or, with needs_models, (result, models)
     direction: str  # "maximize" or "minimize"
     help: str
+    needs_models: bool = False
 
 
 def _alive(result) -> np.ndarray:
@@ -103,19 +128,83 @@ def total_variation(result) -> float:
     return float(np.mean(values)) / 255.0 if values else float("nan")
 
 
+def _alive_mean(values, result) -> float:
+    v = np.asarray(values, np.float64)[_alive(result)]
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else NAN
+
+
+def _target_probs(probs: np.ndarray, result) -> np.ndarray:
+    """The probability of each image's own target, from ``probs [B, ..., classes]``."""
+    idx = np.asarray(result.indices).reshape((-1,) + (1,) * (probs.ndim - 1))
+    return np.take_along_axis(probs, idx, axis=-1)[..., 0]
+
+
+def probability(result, models: Models) -> float:
+    """The optimized model's softmax probability of the target class."""
+    probs = models.class_probs(result)
+    return NAN if probs is None else _alive_mean(_target_probs(probs, result), result)
+
+
+def _judge_rank(result, models: Models) -> tuple[np.ndarray, np.ndarray] | None:
+    """(classes the judge rates above the target, the target's probability), ``[B, crops]``."""
+    probs = models.judge_probs(result)
+    if probs is None:
+        return None
+    p = _target_probs(probs, result)
+    return (probs > p[..., None]).sum(axis=-1), p
+
+
+def _transfer_at(k: int) -> Callable:
+    def score(result, models: Models) -> float:
+        judged = _judge_rank(result, models)
+        return NAN if judged is None else _alive_mean((judged[0] < k).mean(axis=1), result)
+
+    score.__doc__ = f"The judge's top-{k} accuracy over the random crops of each image."
+    return score
+
+
+transfer, transfer_top5 = _transfer_at(1), _transfer_at(5)
+
+
+def transfer_prob(result, models: Models) -> float:
+    """The judge's mean probability of the target over the random crops."""
+    judged = _judge_rank(result, models)
+    return NAN if judged is None else _alive_mean(judged[1].mean(axis=1), result)
+
+
+def _ratio(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    base = np.asarray(base, np.float64)
+    return np.where(base > 0, values / np.where(base > 0, base, 1), np.nan)
+
+
+def robustness(result, models: Models) -> float:
+    """Activation under held-out jitter and scale / the activation as rendered."""
+    return _alive_mean(_ratio(models.moved_activations(result), result.activations), result)
+
+
+def activation_norm(result, models: Models) -> float:
+    """Activation / the best activation of the target over real examples."""
+    best = models.best_real(result)
+    return NAN if best is None else _alive_mean(_ratio(result.activations, best), result)
+
+
 SCORES: dict[str, Score] = {
     "activation": Score(activation, "maximize", "mean final activation of the targets"),
-    "activation_norm": Score(None, "maximize",
-                             "activation / activation of the best real example (zoo models)"),
-    "probability": Score(None, "maximize", "the model's softmax probability of the target class"),
-    "transfer": Score(None, "maximize",
-                      "judge's top-1 accuracy on the images under random crops"),
-    "transfer_top5": Score(None, "maximize",
-                           "judge's top-5 accuracy on the images under random crops"),
-    "transfer_prob": Score(None, "maximize",
-                           "judge's mean probability of the target under random crops"),
-    "robustness": Score(None, "maximize",
-                        "activation under held-out jitter and scale / unperturbed activation"),
+    "activation_norm": Score(activation_norm, "maximize",
+                             "activation / activation of the best real example (zoo models)",
+                             True),
+    "probability": Score(probability, "maximize",
+                         "the model's softmax probability of the target class", True),
+    "transfer": Score(transfer, "maximize",
+                      "judge's top-1 accuracy on the images under random crops", True),
+    "transfer_top5": Score(transfer_top5, "maximize",
+                           "judge's top-5 accuracy on the images under random crops", True),
+    "transfer_prob": Score(transfer_prob, "maximize",
+                           "judge's mean probability of the target under random crops", True),
+    "robustness": Score(robustness, "maximize",
+                        "activation under held-out jitter and scale / unperturbed activation",
+                        True),
     "naturalness": Score(naturalness, "maximize", "-|spectrum slope + 2|; natural images ~ 0"),
     "spectrum_slope": Score(spectrum_slope, "minimize",
                             "slope of the radial power spectrum: -2 natural, 0 white noise"),
@@ -127,6 +216,13 @@ SCORES: dict[str, Score] = {
 }
 
 
-def compute(result) -> dict[str, float]:
-    """Every pure (model-free) score of ``result``."""
-    return {name: float(s.fn(result)) for name, s in SCORES.items() if s.fn is not None}
+def compute(result, models: Models | None = None, pure: bool = True) -> dict[str, float]:
+    """Scores of ``result``: the pure ones (``pure``), and with ``models`` the model-based ones;
+    scores whose inputs are missing are left out."""
+    out = {}
+    for name, s in SCORES.items():
+        if s.needs_models and models is not None:
+            out[name] = float(s.fn(result, models))
+        elif not s.needs_models and pure:
+            out[name] = float(s.fn(result))
+    return out

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
+from vissearch.config import StudySpec
 from vissearch.errors import UserError
 from vissearch.files import atomic_write
 
@@ -56,12 +57,30 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     )
 
 
-def storage_url(name: str, storage: str | None, results: str = "results") -> str:
+def storage_url(study: StudySpec | str, storage: str | None = None,
+                results: str = "results") -> str:
+    """The Optuna storage URL of a study: ``study.storage``, else ``results/NAME.db``.
+
+    ``study`` is the config's study section, or a study name with its ``storage`` and
+    ``results`` given apart.
+    """
+    if isinstance(study, StudySpec):
+        study, storage, results = study.name, study.storage, study.results
     if storage:
         return storage
     folder = Path(results)
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / name}.db"
+    return f"sqlite:///{folder / study}.db"
+
+
+def shown(url: str) -> str:
+    """A storage URL fit to print: any password hidden."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL
+        return url
 
 
 def artifact_dir(name: str, results: str = "results") -> Path:
@@ -94,7 +113,7 @@ def open_study(name: str, storage: str | None = None, results: str = "results") 
     try:
         return optuna.load_study(study_name=name, storage=make_storage(url))
     except KeyError:
-        raise UserError(f"no study named {name!r} in {url}; run it first") from None
+        raise UserError(f"no study named {name!r} in {shown(url)}; run it first") from None
 
 
 def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
@@ -108,16 +127,23 @@ def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+def ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The completed trials, best first: by the first objective, ties broken by the second,
+    then by trial number. This order is what "best" means everywhere (the leaderboard, the
+    report, reproduce, the run's summary); the best is always on the Pareto front."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    signs = [-1 if d == optuna.study.StudyDirection.MAXIMIZE else 1 for d in study.directions]
+    return sorted(complete, key=lambda t: (*(s * v for s, v in zip(signs, t.values,
+                                                                   strict=True)), t.number))
+
+
 def find_trial(study: optuna.Study, which: str) -> optuna.trial.FrozenTrial:
-    """``best`` (the first objective's best on the Pareto front) or a trial number."""
+    """``best`` (the first of :func:`ranked`) or a trial number."""
     if which == "best":
-        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        if not complete:
+        best = ranked(study)
+        if not best:
             raise UserError(f"study {study.study_name!r} has no completed trial yet")
-        if len(study.directions) == 1:
-            return study.best_trial
-        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
-        return max(study.best_trials, key=lambda t: sign * t.values[0])
+        return best[0]
     try:
         number = int(which)
     except ValueError:

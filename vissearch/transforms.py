@@ -1,8 +1,11 @@
-"""Image operations that run inside the compiled step: ``(settings) => (images) => images``.
+"""Image operations that run inside the compiled step: ``(images, per-image values) => images``.
 
-All take and return ``[B, H, W, C]`` float tensors and act on each image and channel on its own.
-Blur and median match ``scipy.ndimage.gaussian_filter`` / ``median_filter`` with their default
-``mode='reflect'`` (TensorFlow's ``SYMMETRIC`` padding) over the two spatial axes.
+All take and return ``[B, H, W, C]`` float tensors and act on each image and channel on its own,
+so an image's result never depends on the other images of its batch. Per-image amounts (a blur
+kernel, a percentile, a jitter) are tensors with one row per image; a plain number stands for the
+same value everywhere. Blur and median match ``scipy.ndimage.gaussian_filter`` /
+``median_filter`` with their default ``mode='reflect'`` (TensorFlow's ``SYMMETRIC`` padding)
+over the two spatial axes.
 """
 
 from __future__ import annotations
@@ -12,26 +15,47 @@ import math
 import numpy as np
 import tensorflow as tf
 
+BLUR_RADIUS = 12  # every blur kernel has 2 * 12 + 1 taps (sigma up to 3 keeps scipy's radius)
 
-def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
-    """scipy's 1-D gaussian weights: radius ``int(truncate * sigma + 0.5)``, summing to 1."""
-    radius = int(truncate * sigma + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
+
+def gaussian_kernel(sigma: float, truncate: float = 4.0, radius: int | None = None) -> np.ndarray:
+    """scipy's 1-D gaussian weights, radius ``int(truncate * sigma + 0.5)``, summing to 1.
+
+    With ``radius`` the kernel is zero-padded (or, for a wider gaussian, cut and renormalized)
+    to ``2 * radius + 1`` taps, so kernels of different sigmas stack into one tensor.
+    """
+    own = int(truncate * sigma + 0.5)
+    r = own if radius is None else min(own, radius)
+    x = np.arange(-r, r + 1, dtype=np.float64)
     phi = np.exp(-0.5 * x**2 / sigma**2)
-    return phi / phi.sum()
+    k = phi / phi.sum()
+    if radius is not None:
+        k = np.pad(k, radius - r)
+    return k
 
 
 def blur(images: tf.Tensor, sigma: float) -> tf.Tensor:
-    """Separable gaussian blur over height and width."""
+    """Separable gaussian blur over height and width, one sigma for every image."""
     k = gaussian_kernel(sigma)
-    r = len(k) // 2
-    channels = images.shape[-1]
+    kernels = tf.tile(tf.constant(k[None], images.dtype), [tf.shape(images)[0], 1])
+    return blur_each(images, kernels)
+
+
+def blur_each(images: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
+    """Separable blur with image ``b``'s own 1-D kernel ``kernels[b]`` (odd length, radius at
+    most the image side less one, as reflection padding needs)."""
+    r = kernels.shape[1] // 2
+    b, h, w = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    c = images.shape[-1]
     x = tf.pad(images, [[0, 0], [r, r], [r, r], [0, 0]], mode="SYMMETRIC")
-    kern = tf.constant(k, dtype=images.dtype)
-    kh = tf.tile(tf.reshape(kern, [-1, 1, 1, 1]), [1, 1, channels, 1])
-    kw = tf.tile(tf.reshape(kern, [1, -1, 1, 1]), [1, 1, channels, 1])
+    # fold the batch into channels: one depthwise convolution, each channel its own kernel
+    x = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h + 2 * r, w + 2 * r, -1])
+    taps = tf.reshape(tf.repeat(kernels, c, axis=0), [-1, 2 * r + 1])  # [B*C, K]
+    kh = tf.transpose(taps)[:, None, :, None]  # [K, 1, B*C, 1]
+    kw = tf.transpose(taps)[None, :, :, None]  # [1, K, B*C, 1]
     x = tf.nn.depthwise_conv2d(x, kh, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(x, kw, [1, 1, 1, 1], "VALID")
+    x = tf.nn.depthwise_conv2d(x, kw, [1, 1, 1, 1], "VALID")
+    return tf.transpose(tf.reshape(x, [h, w, b, c]), [2, 0, 1, 3])
 
 
 def median(images: tf.Tensor, size: int) -> tf.Tensor:
@@ -53,52 +77,54 @@ def total_variation(images: tf.Tensor) -> tf.Tensor:
     return dh + dw
 
 
-def percentile(values: tf.Tensor, pct: float) -> tf.Tensor:
-    """Per-image percentile of ``values [B, N]`` with NumPy's default linear interpolation."""
-    n = values.shape[1]
+def percentile(values: tf.Tensor, pct) -> tf.Tensor:
+    """Per-image percentile of ``values [B, N]`` with NumPy's default linear interpolation;
+    ``pct`` is one number or one per image."""
+    n = tf.shape(values)[1]
     ordered = tf.sort(values, axis=1)
-    pos = pct / 100.0 * (n - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, n - 1)
-    frac = pos - lo
-    return ordered[:, lo] + frac * (ordered[:, hi] - ordered[:, lo])
+    pos = tf.cast(pct, values.dtype) / 100.0 * tf.cast(n - 1, values.dtype)
+    pos = tf.broadcast_to(pos, tf.shape(values)[:1])
+    lo = tf.cast(tf.floor(pos), tf.int32)
+    hi = tf.minimum(lo + 1, n - 1)
+    frac = pos - tf.cast(lo, values.dtype)
+    low = tf.gather(ordered, lo, axis=1, batch_dims=1)
+    high = tf.gather(ordered, hi, axis=1, batch_dims=1)
+    return low + frac * (high - low)
 
 
-def zero_below(images: tf.Tensor, score: tf.Tensor, pct: float, center: tf.Tensor) -> tf.Tensor:
+def zero_below(images: tf.Tensor, score: tf.Tensor, pct, center: tf.Tensor) -> tf.Tensor:
     """Set pixels whose ``score [B,H,W]`` is below the per-image percentile to ``center``.
 
     Yosinski et al. 2015: with ``score`` the pixel norm this removes faint pixels; with the
     pixel's contribution ``|sum_c x * grad|`` it removes pixels that do not drive the target.
     """
-    b = tf.shape(score)[0]
-    flat = tf.reshape(score, [b, -1])
-    flat.set_shape([None, score.shape[1] * score.shape[2]])
+    flat = tf.reshape(score, [tf.shape(score)[0], -1])
     thr = percentile(flat, pct)
     keep = score >= thr[:, None, None]
     return tf.where(keep[..., None], images, center)
 
 
-def random_affine(
-    images: tf.Tensor, gen: tf.random.Generator, jitter: int, scale: float, rotate: float
-) -> tf.Tensor:
-    """One random shift, scale and rotation about the centre per image (transformation robustness).
-
-    Reflect padding fills the border; the op is differentiable, so the gradient flows back.
+def random_affine(images: tf.Tensor, uniforms: tf.Tensor, jitter, scale, rotate) -> tf.Tensor:
+    """A random shift, scale and rotation about the centre per image (transformation
+    robustness), drawn from ``uniforms [B, 4]`` in [0, 1): image ``b`` moves by up to
+    ``jitter[b]`` pixels, scales within ``1 +- scale[b]`` and turns within ``+- rotate[b]``
+    degrees. Reflect padding fills the border; the op is differentiable.
     """
-    b = tf.shape(images)[0]
     h = tf.cast(tf.shape(images)[1], tf.float32)
     w = tf.cast(tf.shape(images)[2], tf.float32)
-    s = gen.uniform([b], 1.0 - scale, 1.0 + scale) if scale else tf.ones([b])
-    theta = gen.uniform([b], -rotate, rotate) * (math.pi / 180.0) if rotate else tf.zeros([b])
-    shift = float(jitter)
-    tx = gen.uniform([b], -shift, shift) if jitter else tf.zeros([b])
-    ty = gen.uniform([b], -shift, shift) if jitter else tf.zeros([b])
+
+    def spread(amount, u):  # uniform in [-amount, amount)
+        return tf.cast(amount, tf.float32) * (2.0 * u - 1.0)
+
+    s = 1.0 + spread(scale, uniforms[:, 0])
+    theta = spread(rotate, uniforms[:, 1]) * (math.pi / 180.0)
+    tx, ty = spread(jitter, uniforms[:, 2]), spread(jitter, uniforms[:, 3])
     cx, cy = (w - 1) / 2, (h - 1) / 2
     a0, a1 = tf.cos(theta) / s, -tf.sin(theta) / s
     b0, b1 = tf.sin(theta) / s, tf.cos(theta) / s
     a2 = cx - a0 * cx - a1 * cy - tx
     b2 = cy - b0 * cx - b1 * cy - ty
-    zeros = tf.zeros([b])
+    zeros = tf.zeros_like(a0)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,

@@ -1,0 +1,262 @@
+"""The commands of ``python -m vissearch``: one table, each entry its arguments and its handler.
+
+Adding a command is one :class:`Command` in :data:`COMMANDS` (plus its test and a README line);
+:mod:`vissearch.cli` builds the parser and the help from the table. Handlers import what they
+need when they run, so ``leaderboard`` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vissearch import quiet
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    example: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+    needs_tensorflow: bool = False
+
+
+def _config_and_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="the run config (YAML)")
+    p.add_argument("--storage", help="the study's Optuna storage URL, e.g. "
+                                     "postgresql://user@host/db; overrides study.storage")
+
+
+def _study(args: argparse.Namespace):
+    from vissearch import runconfig, store
+
+    cfg = runconfig.load(args.config, storage=args.storage)
+    return cfg, store.open_study(cfg.study.name, cfg.study.storage, cfg.study.results)
+
+
+# run ---------------------------------------------------------------------------------------
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes on this machine sharing the study (default 1)")
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--budget", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vissearch import runconfig, runner, store
+    from vissearch.leaderboards import leaderboard
+
+    cfg = runconfig.load(args.config, storage=args.storage)
+    if args.worker_index:
+        runner.run(cfg, worker=args.worker_index, progress=False, budget_trials=args.budget)
+        return 0
+    study = runner.run_workers(cfg, args.workers, progress=not args.no_progress)
+    df = leaderboard(study)
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in df["state"].value_counts().items())
+    print(f"study {cfg.study.name}: {len(df)} trials ({counts}); storage "
+          f"{store.shown(store.storage_url(cfg.study))}")
+    storage = f" --storage {shlex.quote(args.storage)}" if args.storage else ""
+    config = shlex.quote(args.config)
+    if (df["state"] == "COMPLETE").any():
+        best = df.iloc[0]
+        values = ", ".join(f"{o} {best[o]:.4g}" for o in df.attrs["objectives"])
+        print(f"best trial {int(best['number'])} ({values}): {best['grid_png']}")
+    print("next:")
+    print(f"  python -m vissearch leaderboard {config}{storage}")
+    print(f"  python -m vissearch report {config}{storage} --out out/report")
+    print(f"  python -m vissearch reproduce {config}{storage} --trial best --out out/best")
+    return 0
+
+
+# leaderboard, report, dashboard, reproduce --------------------------------------------------
+
+def _leaderboard_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
+    p.add_argument("--csv", help="also write the whole leaderboard to this CSV file")
+    p.add_argument("--state", help="only trials in this state (COMPLETE, FAIL, PRUNED, ...)")
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vissearch.leaderboards import leaderboard, shared_settings
+
+    _, study = _study(args)
+    df = leaderboard(study, state=args.state)
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.csv, index=False)
+    shown = ["number", "state", *df.attrs["objectives"], *df.attrs["params"], "duration_s"]
+    with pd.option_context("display.width", 200, "display.max_columns", 40,
+                           "display.float_format", "{:.4g}".format):
+        print(df[shown].head(args.top).to_string(index=False))
+    lines = shared_settings(df, min(args.top, 5))
+    if lines:
+        print(f"\nsettings of the top {min(args.top, 5)} completed trials:")
+        print("\n".join("  " + line for line in lines))
+    if args.csv:
+        print(f"\nwrote {len(df)} rows to {args.csv}")
+    return 0
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--out", required=True, help="output folder (index.html and images)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from vissearch import report
+
+    _, study = _study(args)
+    index = report.build(study, args.out, config_path=args.config)
+    print(f"wrote {index} (open it in a browser; it needs no server)")
+    return 0
+
+
+def _dashboard_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--port", type=int, default=8080)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from vissearch import store
+
+    cfg, study = _study(args)
+    artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
+    print(f"optuna-dashboard for study {cfg.study.name}: http://127.0.0.1:{args.port}/ "
+          "(Ctrl-C stops it)", flush=True)
+    run_server(store.make_storage(store.storage_url(cfg.study)), host="127.0.0.1",
+               port=args.port, artifact_store=artifacts)
+    return 0
+
+
+def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--trial", default="best", help="best (default) or a trial number")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    import yaml
+
+    from vissearch.config import RenderSettings
+    from vissearch.reproduce import reproduce
+
+    _, study = _study(args)
+    out = Path(args.out)
+    trial, settings, same = reproduce(study, args.trial, out)
+    identical = sum(same.values())
+    print(f"trial {trial.number}: wrote {len(same)} images to {out}; "
+          f"{identical} of {len(same)} identical to the stored ones")
+    for name, ok in same.items():
+        if not ok:
+            print(f"  differs: {name}")
+    defaults = RenderSettings().model_dump()
+    block = {k: v for k, v in settings.model_dump().items() if v != defaults[k] or k == "seed"}
+    print("\n# paste into a config's render: section\n" +
+          yaml.safe_dump({"render": block}, sort_keys=True))
+    return 0 if identical == len(same) else 1
+
+
+# render, layers, zoo ------------------------------------------------------------------------
+
+def _render_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="an experiment file (YAML)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--only", help="render only the run with this name")
+
+
+def _render(args: argparse.Namespace) -> int:
+    from vissearch import experiment
+
+    experiment.render_file(args.file, args.out, only=args.only)
+    return 0
+
+
+def _layers_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a keras.applications name, zoo/NAME, or a .keras/.h5 file")
+    p.add_argument("--weights", default="none",
+                   help="imagenet | hed | none | PATH (default none)")
+
+
+def _layers(args: argparse.Namespace) -> int:
+    from vissearch import models
+    from vissearch.config import ModelSpec, parse
+
+    is_file = args.model.endswith((".keras", ".h5", ".hdf5"))
+    spec = parse(ModelSpec, {"path": args.model} if is_file else
+                 {"name": args.model, "weights": args.weights})
+    loaded = models.load(spec, with_classifier=True if is_file else spec.weights != "hed")
+    rows = models.layer_table(loaded.model)
+    width = max(len(r[0]) for r in rows)
+    print(f"{loaded.label}: {len(rows)} layers, preprocessing {loaded.preprocess.mode}")
+    print(f"{'layer':<{width}}  {'type':<22} {'output shape':<26} channels")
+    for name, kind, shape, channels in rows:
+        print(f"{name:<{width}}  {kind:<22} {shape:<26} {'' if channels is None else channels}")
+    return 0
+
+
+def _zoo_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="zoo_command", required=True)
+    train = sub.add_parser("train", help="retrain a zoo model and its judge, deterministically")
+    train.add_argument("name", choices=["shapes"])
+    train.add_argument("--out", help="folder for the .keras files (default: the package's own)")
+    sub.add_parser("list", help="list the zoo models")
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from vissearch import zoo
+
+    if args.zoo_command == "list":
+        for name, entry in zoo.ZOO.items():
+            print(f"{name:<24} {entry.about}; weights: {zoo.source(name)}")
+        return 0
+    quiet.import_tensorflow(args.debug)
+    from vissearch.zoo import train
+
+    out = Path(args.out) if args.out else zoo.WEIGHTS
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (args.name, f"{args.name}-judge"):
+        print(f"training zoo/{name} ...", flush=True)
+        model, accuracy, seconds = train.train(name, verbose=2)
+        path = out / f"{name}.keras"
+        model.save(path)
+        print(f"zoo/{name}: held-out accuracy {accuracy:.2%} in {seconds:.0f}s -> {path}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("run", "run (or resume) the search of a config",
+            "python -m vissearch run configs/quickstart.yaml", _run_arguments, _run, True),
+    Command("leaderboard", "print a study's trials, best first",
+            "python -m vissearch leaderboard configs/quickstart.yaml --top 5",
+            _leaderboard_arguments, _leaderboard),
+    Command("report", "write a static HTML report of a study",
+            "python -m vissearch report configs/quickstart.yaml --out out/report",
+            _report_arguments, _report),
+    Command("reproduce", "render a stored trial again and compare the bytes",
+            "python -m vissearch reproduce configs/quickstart.yaml --trial best --out out/best",
+            _reproduce_arguments, _reproduce, True),
+    Command("dashboard", "start optuna-dashboard on 127.0.0.1 with the images",
+            "python -m vissearch dashboard configs/quickstart.yaml --port 8080",
+            _dashboard_arguments, _dashboard),
+    Command("render", "render an experiment file (fixed settings)",
+            "python -m vissearch render experiments/lite0_filters.yaml --out out/lite0",
+            _render_arguments, _render, True),
+    Command("layers", "list a model's layers, output shapes and channels",
+            "python -m vissearch layers zoo/efficientnet-lite0", _layers_arguments, _layers,
+            True),
+    Command("zoo", "list or retrain the models that ship with vissearch",
+            "python -m vissearch zoo list", _zoo_arguments, _zoo),
+)}
