@@ -12,8 +12,7 @@ import glob
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vissearch.config import load_experiment
-from vissearch.experiment import expand_runs
+from vissearch.experiment import expand_runs, load
 from vissearch.imageio import grid, read_png, write_png
 
 
@@ -24,7 +23,7 @@ def main() -> None:
     ap.add_argument("dest")
     ap.add_argument("--cols", type=int, default=3)
     args = ap.parse_args()
-    names = [name for name, _, _ in expand_runs(load_experiment(args.experiment))]
+    names = [name for name, _, _ in expand_runs(load(args.experiment))]
     tiles = []
     for name in names:
         targets = sorted(glob.glob(f"{args.out_dir}/{name}/target_*.png"))

@@ -23,11 +23,11 @@ CLI = [sys.executable, "-m", "vissearch"]
 PG = os.environ.get("VISSEARCH_TEST_PG")
 
 
-def write_config(tmp_path, tiny_path, name, n_trials, storage=None):
+def write_config(tmp_path, tiny_path, name, n_trials, storage=None, **study):
     name = f"{name}-{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives one test run
     cfg = {
         "study": {"name": name, "seed": 5, "n_trials": n_trials, "results": str(tmp_path / "res"),
-                  "storage": storage},
+                  "storage": storage, **study},
         "model": {"path": tiny_path, "preprocess": "none"},
         "target": {"kind": "class", "indices": [0, 1, 2]},
         "render": {"size": 24, "steps": 60},
@@ -109,6 +109,34 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
     check_consistent(study, 6)
     assert any(t.state == optuna.trial.TrialState.FAIL for t in study.get_trials()), \
         "no kill landed inside a trial; the test proved nothing"
+
+
+def test_kill_9_mid_population_loses_nothing_and_counts_nothing_twice(tmp_path, tiny_path):
+    path, cfg = write_config(tmp_path, tiny_path, "population", n_trials=9, population=3,
+                             halving={"rungs": [0.5], "keep": 0.5})
+    proc = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_running(cfg)
+    time.sleep(0.5)
+    running = len(load(cfg).get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert running == 3  # the kill landed inside a population of three
+    run_to_the_end(path)
+    study = load(cfg)
+    trials = study.get_trials()
+    done = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE,
+                                             optuna.trial.TrialState.PRUNED)]
+    assert len(done) == 9 == runner.counted(study)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(killed) == 3 and all("error" not in t.user_attrs for t in killed)
+    origins = [t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) for t in done]
+    retried = [o for o in origins if o is not None]
+    assert sorted(retried) == sorted(t.number for t in killed)  # each once, none twice
+    for t in killed:
+        again = next(d for d, o in zip(done, origins, strict=True) if o == t.number)
+        assert again.params == t.params
 
 
 def test_ctrl_c_mid_trial_reruns_its_settings(tmp_path, tiny_path):

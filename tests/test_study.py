@@ -138,3 +138,23 @@ def test_cli_user_errors_are_one_line_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "study.n_trials" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_population_with_halving_records_pruned_trials_that_reproduce(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path, n_trials=8, population=4,
+                 halving={"rungs": [0.25, 0.5], "keep": 0.5})
+    raw["render"]["steps"] = 40
+    study = runner.run(runconfig.from_mapping(raw), progress=False)
+    trials = study.get_trials()
+    states = sorted(t.state.name for t in trials)
+    assert states == ["COMPLETE"] * 2 + ["PRUNED"] * 6
+    assert runner.counted(study) == 8
+    for t in trials:
+        assert len(t.user_attrs["population"]) == 4 and t.number in t.user_attrs["population"]
+        assert t.user_attrs["images"]["grid"]
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert sorted({t.user_attrs["stopped"]["step"] for t in pruned}) == [10, 20]
+    assert all(t.user_attrs["rungs"] for t in pruned)
+    for t in (pruned[0], pruned[-1], study.best_trial):
+        _, _, same = reproduce(study, str(t.number), tmp_path / f"again{t.number}")
+        assert same and all(same.values()), (t.number, same)

@@ -267,15 +267,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read an experiment file (sections model, target, render, optional runs)."""
-    from vissearch import labels
-
-    exp = parse(Experiment, read_yaml(path), where=str(path))
-    target = labels.resolve_target(exp.target, exp.model, where=str(path))
-    return exp.model_copy(update={"target": target})
-
-
 def merged(base: BaseModel, overrides: dict[str, Any], where: str = "") -> Any:
     """A copy of ``base`` with ``overrides`` applied and validated again."""
     return parse(type(base), {**base.model_dump(), **overrides}, where=where)

@@ -15,10 +15,18 @@ import numpy as np
 from tqdm import tqdm
 
 from vissearch import labels, models
-from vissearch.config import Experiment, RenderSettings, TargetSpec, load_experiment, merged
+from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse, read_yaml
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
 from vissearch.render import RenderResult, render, total_steps
+
+
+def load(path: str | Path) -> Experiment:
+    """Read an experiment file (sections model, target, render, optional runs); class names in
+    the target become numbers."""
+    exp = parse(Experiment, read_yaml(path), where=str(path))
+    target = labels.resolve_target(exp.target, exp.model, where=str(path))
+    return exp.model_copy(update={"target": target})
 
 
 def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec, RenderSettings]]:
@@ -41,7 +49,7 @@ def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec,
 
 
 def render_file(path: str, out: str, only: str | None = None) -> list[RenderResult]:
-    exp = load_experiment(path)
+    exp = load(path)
     runs = expand_runs(exp, where=path)
     if only is not None:
         runs = [r for r in runs if r[0] == only]

@@ -144,8 +144,8 @@ def render(
         # later batches report after the earlier ones: steps count on across batches
         report = None if callback is None else _offset(callback, k * total)
         rows = [Row(settings, p, target.indices[p]) for p in positions]
-        member = _Member(settings, list(range(len(rows))), report)
-        parts.append(_Population(loaded, target, rows, [member], stop_at).run()[0])
+        member = _Member(settings, list(range(len(rows))), report, stop_at)
+        parts.append(_Population(loaded, target, rows, [member]).run()[0])
         if parts[-1].stopped == "callback":
             break
     return _merge(parts, target, settings, time.perf_counter() - start)
@@ -153,10 +153,13 @@ def render(
 
 @dataclass
 class Member:
-    """One trial of a population: its settings and its window callback."""
+    """One trial of a population: its settings, its window callback, and (to replay a
+    population) the step at which it stopped and why."""
 
     settings: RenderSettings
     callback: WindowCallback | None = None
+    stop_at: int | None = None
+    stopped: str = ""
 
 
 def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Member],
@@ -176,9 +179,9 @@ def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Mem
     _check_size(loaded, members[0].settings)
     start, n = time.perf_counter(), len(target.indices)
     rows = [Row(m.settings, p, i) for m in members for p, i in enumerate(target.indices)]
-    group = [_Member(m.settings, list(range(k * n, (k + 1) * n)), m.callback) for k, m in
-             enumerate(members)]
-    results = _Population(loaded, target, rows, group, None, rungs, on_rung).run()
+    group = [_Member(m.settings, list(range(k * n, (k + 1) * n)), m.callback, m.stop_at,
+                     m.stopped) for k, m in enumerate(members)]
+    results = _Population(loaded, target, rows, group, rungs, on_rung).run()
     seconds = time.perf_counter() - start
     return [_merge([r], target, m.settings, seconds) for r, m in zip(results, members,
                                                                    strict=True)]
@@ -201,6 +204,8 @@ class _Member:
     settings: RenderSettings
     rows: list[int]  # its rows in the current batch
     callback: WindowCallback | None
+    stop_at: int | None = None
+    stopped: str = ""  # the reason recorded when it stops at stop_at
     curve: list = field(default_factory=list)  # activations per step, [n] each
     result: RenderResult | None = None
 
@@ -208,11 +213,12 @@ class _Member:
 class _Population:
     """The loop over steps for a batch of rows; members leave it as they stop."""
 
-    def __init__(self, loaded, target, rows, members, stop_at=None, rungs=(), on_rung=None):
+    def __init__(self, loaded, target, rows, members, rungs=(), on_rung=None):
         self.loaded, self.target, self.rows, self.members = loaded, target, rows, members
         s = members[0].settings
         self.plan, self.total = stage_plan(s), total_steps(s)
-        self.stop_at, self.rungs, self.on_rung = stop_at, set(rungs), on_rung
+        self.rungs, self.on_rung = set(rungs), on_rung
+        self.stops = {m.stop_at for m in members if m.stop_at is not None}
         self.window = s.early_stop_window or 10
         self.param = PARAMS[s.param]
         self.step, self.activation = step.get(loaded, target, s.param, self.total)
@@ -235,7 +241,7 @@ class _Population:
                 x, self.state, act = self.step(x, self.state, self.hp_t, tf.constant(t), track)
                 pending.append(act)
                 t += 1
-                if t % self.window and t != self.total and t != self.stop_at:
+                if t % self.window and t != self.total and t not in self.stops:
                     continue
                 x = self._window(x, t, pending)
                 pending = []
@@ -261,8 +267,8 @@ class _Population:
             elif m.settings.early_stop_window and _stalled(np.array(m.curve), self.window,
                                                            m.settings.early_stop_tol):
                 stop[k] = "early"
-            elif t == self.stop_at:
-                stop[k] = ""
+            elif t == m.stop_at:
+                stop[k] = m.stopped
         if t in self.rungs and self.on_rung is not None:
             interim = {k: self._finish(x, m, t, "pruned") for k, m in enumerate(self.members)
                        if m.result is None and k not in stop}

@@ -1,8 +1,11 @@
 """Render a stored trial again from its settings and seed, and compare the bytes.
 
-A trial's images depend only on its settings and seed (never on the trials that shared its
-batch), so on the same machine they come out identical to the ones the study stored; a trial
-stopped early (pruned at a rung, or by its pruner) is rendered up to the same step.
+A trial's start and random transforms depend only on its settings and seed, but a CPU's
+convolutions are not batch-invariant bit for bit (the same image in a batch of one and of two
+can differ in the last bits). So a trial that rendered in a population is rendered again with
+the same population: every member's settings and seed, in the recorded batch order, each
+stopping at the step it stopped at (pruned at a rung, by its pruner, or early). On the same
+machine the images come out identical to the ones the study stored.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from vissearch import models, runconfig, store
 from vissearch.config import RenderSettings, parse
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
-from vissearch.render import render
+from vissearch.render import Member, render, render_population
 
 
 def reproduce(study: optuna.Study, which: str, out: Path):
@@ -28,10 +31,15 @@ def reproduce(study: optuna.Study, which: str, out: Path):
     trial = store.find_trial(study, which)
     if "settings" not in trial.user_attrs or "images" not in trial.user_attrs:
         raise UserError(f"trial {trial.number} recorded no images (state {trial.state.name})")
-    settings = parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
-    stopped = trial.user_attrs.get("stopped", {}).get("step")
+    settings = _settings(trial)
     loaded = models.load_for(cfg.model, cfg.target)
-    result = render(loaded, cfg.target, settings, stop_at=stopped)
+    numbers = trial.user_attrs.get("population", [trial.number])
+    if len(numbers) > 1:
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        members = [_member(trials[n]) for n in numbers]
+        result = render_population(loaded, cfg.target, members)[numbers.index(trial.number)]
+    else:
+        result = render(loaded, cfg.target, settings, stop_at=_stopped(trial)[0])
     ids = trial.user_attrs["images"]
     same = {}
     for name, image in result.files().items():
@@ -41,3 +49,20 @@ def reproduce(study: optuna.Study, which: str, out: Path):
         stored = store.artifact_path(study, aid)
         same[name] = stored is not None and stored.read_bytes() == path.read_bytes()
     return trial, settings, same
+
+
+def _settings(trial: optuna.trial.FrozenTrial) -> RenderSettings:
+    return parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
+
+
+def _stopped(trial: optuna.trial.FrozenTrial) -> tuple[int | None, str]:
+    stopped = trial.user_attrs.get("stopped", {})
+    return stopped.get("step"), stopped.get("reason", "")
+
+
+def _member(trial: optuna.trial.FrozenTrial) -> Member:
+    """A population member as it rendered: its settings, stopping where it stopped."""
+    if "settings" not in trial.user_attrs:
+        raise UserError(f"trial {trial.number} of the population recorded no settings")
+    step, reason = _stopped(trial)
+    return Member(_settings(trial), stop_at=step, stopped=reason)

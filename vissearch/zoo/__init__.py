@@ -86,8 +86,8 @@ def source(name: str) -> str:
 
 
 def load(name: str):
-    """A zoo model as a :class:`~vissearch.loaded.LoadedModel` (any image size)."""
-    from vissearch import labels
+    """A zoo model as a :class:`~vissearch.loaded.LoadedModel` (any image size; its class names
+    are filled in by :func:`vissearch.models.load`)."""
     from vissearch.imageio import Preprocess
     from vissearch.loaded import LoadedModel
 
@@ -105,4 +105,4 @@ def load(name: str):
                             f"train {name.removeprefix('zoo/').split('-')[0]}")
         model = keras.saving.load_model(path, compile=False)
     return LoadedModel(model, Preprocess.named(spec.preprocess), name,
-                       native_size=spec.native_size, class_names=labels.named(spec.classes))
+                       native_size=spec.native_size)
