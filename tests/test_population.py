@@ -53,9 +53,9 @@ def test_halving_stops_the_worse_half_at_each_rung_and_a_stopped_trial_reproduce
     seen = []
 
     def on_rung(step, interim):
-        values = {k: float(np.mean(r.activations)) for k, r in interim.items()}
+        values = {k: (float(np.mean(r.activations)),) for k, r in interim.items()}
         seen.append((step, sorted(values)))
-        return set(values) - halving.survivors(values, 0.5, maximize=True)
+        return set(values) - halving.survivors(values, 0.5, maximize=(True,))
 
     results = render_population(tiny, target, [Member(s) for s in settings], rungs=(10, 20),
                                 on_rung=on_rung)
@@ -74,8 +74,11 @@ def test_halving_stops_the_worse_half_at_each_rung_and_a_stopped_trial_reproduce
 def test_rungs_are_window_multiples_inside_the_render():
     assert halving.rung_steps((0.125, 0.25, 0.5), 160, 10) == (20, 40, 80)
     assert halving.rung_steps((0.01, 0.5, 0.99), 100, 10) == (10, 50)
-    assert halving.survivors({0: 1.0, 1: float("nan"), 2: 3.0}, 0.5, maximize=True) == {2, 0}
-    assert halving.survivors({0: 1.0, 1: 2.0}, 0.1, maximize=False) == {0}
+    nan = float("nan")
+    assert halving.survivors({0: (1.0,), 1: (nan,), 2: (3.0,)}, 0.5, (True,)) == {2, 0}
+    assert halving.survivors({0: (1.0,), 1: (2.0,)}, 0.1, (False,)) == {0}
+    ties = {0: (0.0, 1.0), 1: (0.0, 5.0), 2: (0.0, 3.0), 3: (0.5, 0.0)}
+    assert halving.survivors(ties, 0.5, (True, True)) == {3, 1}  # the second breaks the tie
 
 
 @pytest.mark.parametrize("name, keras_optimizer", [

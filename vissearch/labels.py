@@ -137,3 +137,9 @@ def caption(index: int, names: tuple[str, ...] | None) -> str:
     if names is not None and 0 <= index < len(names):
         return names[index]
     return str(index)
+
+
+def file_safe(name: str) -> str:
+    """A class name as part of a file name: letters, digits and '-' only (``teddy-bear``)."""
+    safe = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
+    return "-".join(part for part in safe.split("-") if part)[:60]

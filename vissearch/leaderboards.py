@@ -2,8 +2,9 @@
 
 The DataFrame is a view computed from the study each time; the study stays the only source of
 truth. Columns: ``number``, ``state``, the objectives, ``score_*`` for every score, one column per
-searched param (named as in the search space), ``grid_png`` (a path that exists on disk, or
-missing), ``n_images``, ``duration_s``, ``seed`` and ``error``.
+searched param (named as in the search space), ``grid_png`` (the trial's grid,
+``results/NAME/trials/NNNN/grid.png``, when it is on disk), ``n_images``, ``duration_s``,
+``seed`` and ``error``.
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ def _trial_columns(study, trial: optuna.trial.FrozenTrial, objectives: list[str]
     for name, value in attrs.get("scores", {}).items():
         row[f"score_{name}"] = value
     images = attrs.get("images", {})
-    grid = store.artifact_path(study, images.get("grid"))
+    grid = store.trial_file(study, images, "grid")
     row["grid_png"] = str(grid) if grid else None
-    row["n_images"] = sum(store.artifact_path(study, a) is not None
-                          for a in images.get("targets", {}).values())
+    row["n_images"] = sum(store.trial_file(study, images, key) is not None
+                          for key in images.get("targets", {}))
     row["seed"] = attrs.get("seed")
     row["error"] = attrs.get("error")
     return row

@@ -4,7 +4,7 @@ TensorFlow's C++ libraries print CUDA probes ("Could not find cuda drivers", "fa
 cuInit") and absl's "All log messages before absl::InitializeLog()" notice straight to file
 descriptor 2 when they load, whatever ``TF_CPP_MIN_LOG_LEVEL`` says. The command line imports
 TensorFlow once under :func:`native_stderr_silenced`, unless ``--debug`` or the user's own
-``TF_CPP_MIN_LOG_LEVEL`` asks for the lines.
+``TF_CPP_MIN_LOG_LEVEL`` (0, 1 or 2) asks for the lines.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import sys
 
 
 def import_tensorflow(debug: bool = False) -> None:
-    """Import TensorFlow and discover its devices with the native lines silenced."""
-    if debug or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    """Import TensorFlow and discover its devices with the native lines silenced, unless
+    ``debug`` or a ``TF_CPP_MIN_LOG_LEVEL`` below 3 asks for TensorFlow's logs."""
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")
+    if debug or level != "3":
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with native_stderr_silenced():

@@ -79,12 +79,15 @@ class RenderResult:
         order = np.argsort(-np.nan_to_num(self.activations, nan=-np.inf), kind="stable")
         return [int(i) for i in order if keep[i]]
 
-    def files(self) -> dict[str, np.ndarray]:
-        """File name -> uint8 image: ``grid.png`` and ``target_<index>.png`` per target."""
+    def files(self) -> list[tuple[str, str, np.ndarray]]:
+        """(key, file name, uint8 image): the grid (key ``grid``, ``grid.png``), then each
+        target (key: its index; ``target_<index>.png``, with the class name when it has one:
+        ``target_130_flamingo.png``)."""
         images = self.pngs()
-        out = {"grid.png": self.grid_image(images)}
-        for i, img in zip(self.indices, images, strict=True):
-            out[f"target_{i}.png"] = img
+        out = [("grid", "grid.png", self.grid_image(images))]
+        for i, caption, img in zip(self.indices, self.captions(), images, strict=True):
+            named = "" if caption == str(i) else "_" + labels.file_safe(caption)
+            out.append((str(i), f"target_{i}{named}.png", img))
         return out
 
     def grid_image(self, images: list[np.ndarray] | None = None) -> np.ndarray:

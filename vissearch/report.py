@@ -80,16 +80,17 @@ def _copy_images(study: optuna.Study, df: pd.DataFrame, folder: Path) -> dict[in
     for number in df["number"]:
         ids = trials[int(number)].user_attrs.get("images", {})
         entry: dict = {"grid": None, "targets": []}
-        grid = store.artifact_path(study, ids.get("grid"))
+        grid = store.trial_file(study, ids, "grid")
         if grid:
             shutil.copyfile(grid, folder / f"trial_{number}_grid.png")
             entry["grid"] = f"images/trial_{number}_grid.png"
-        for index, aid in ids.get("targets", {}).items():
-            src = store.artifact_path(study, aid)
+        for index in ids.get("targets", {}):
+            src = store.trial_file(study, ids, index)
             if src:
                 name = f"trial_{number}_target_{_safe(index)}.png"
                 shutil.copyfile(src, folder / name)
-                entry["targets"].append((index, f"images/{name}"))
+                caption = ids.get("captions", {}).get(index) or f"target {index}"
+                entry["targets"].append((caption, f"images/{name}"))
         out[int(number)] = entry
     return out
 
@@ -124,9 +125,9 @@ def _table(df: pd.DataFrame, images: dict[int, dict]) -> str:
                         for t, k in (_cell(row[c]) for c in columns))
         rows.append(f'<tr class=trial data-trial="{number}"><td data-v="{rank}">{rank}</td>'
                     f"<td>{thumb}</td>{cells}</tr>")
-        targets = "".join(f'<figure><img src="{_e(p)}" alt="target {_e(i)}">'
-                          f"<figcaption>target {_e(i)}</figcaption></figure>"
-                          for i, p in images.get(number, {}).get("targets", []))
+        targets = "".join(f'<figure><img src="{_e(p)}" alt="{_e(c)}">'
+                          f"<figcaption>{_e(c)}</figcaption></figure>"
+                          for c, p in images.get(number, {}).get("targets", []))
         error = f"<p class=error>{_e(row['error'])}</p>" if isinstance(row["error"], str) else ""
         rows.append(f'<tr class=detail hidden><td colspan="{len(columns) + 2}">{error}'
                     f"{targets or '<p>No images.</p>'}</td></tr>")

@@ -42,10 +42,9 @@ def reproduce(study: optuna.Study, which: str, out: Path):
         result = render(loaded, cfg.target, settings, stop_at=_stopped(trial)[0])
     ids = trial.user_attrs["images"]
     same = {}
-    for name, image in result.files().items():
+    for key, name, image in result.files():
         path = write_png(Path(out) / name, image)
-        key = name.removeprefix("target_").removesuffix(".png")
-        aid = ids.get("grid") if name == "grid.png" else ids.get("targets", {}).get(key)
+        aid = ids.get("grid") if key == "grid" else ids.get("targets", {}).get(key)
         stored = store.artifact_path(study, aid)
         same[name] = stored is not None and stored.read_bytes() == path.read_bytes()
     return trial, settings, same

@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 from tqdm import tqdm
 
-from vissearch import budget, models, scores, seeds, store, trials
+from vissearch import scores, seeds, store, trials
 from vissearch.errors import UserError
 from vissearch.runconfig import RunConfig
 
@@ -66,7 +66,9 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     if existing:
         study.sampler = make_sampler(cfg, worker, existing)
     stored = study.user_attrs.get("config")
-    if stored is None:
+    if stored is None or (_comparable(stored) != _comparable(cfg.stored())
+                          and not study.get_trials(deepcopy=False, states=FINISHED)):
+        # a new study, or one whose config changed before any trial finished: it adopts this
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))
         study.set_user_attr("artifact_dir", str(store.artifact_dir(cfg.study.name,
                                                                   cfg.study.results)))
@@ -99,23 +101,24 @@ def counted(study: optuna.Study) -> int:
 
 
 def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
-        budget_trials: int | None = None) -> optuna.Study:
+        budget_trials: int | None = None, prepared: trials.Prepared | None = None
+        ) -> optuna.Study:
     """Run until ``n_trials`` trials count in all (earlier runs and other workers included).
 
     ``budget_trials`` caps the trials this process starts (the share of one of several
-    workers).
+    workers). The model, the judge and the target are checked before the study is created.
     """
+    prepared = prepared or trials.prepare(cfg)
     study = open_or_create(cfg, worker)
-    loaded = models.load_for(cfg.model, cfg.target)
     _fail_stale(study)
     _requeue_interrupted(study)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
         return study
-    recorder = trials.Recorder(cfg, loaded,
+    recorder = trials.Recorder(cfg, prepared,
                                store.AtomicArtifactStore(study.user_attrs["artifact_dir"]))
-    size = budget.population(cfg, loaded)
+    size = prepared.population
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
                disable=not progress)
     with _Heartbeat(study) as beat:
@@ -230,6 +233,7 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
     if workers == 1:
         return run(cfg, progress=progress)
     url = store.storage_url(cfg.study)
+    prepared = trials.prepare(cfg)  # a mistake is one line before the study exists
     study = open_or_create(cfg)  # one process creates the study; the others join
     parts = shares(max(cfg.study.n_trials - counted(study), 0), workers)
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,7 +246,7 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
                                     "--no-progress", "--worker-index", str(i), "--storage", url,
                                     "--budget", str(parts[i])], stdout=subprocess.DEVNULL)
                   for i in range(1, workers) if parts[i]]
-        study = run(cfg, progress=progress, budget_trials=parts[0] or None)
+        study = run(cfg, progress=progress, budget_trials=parts[0] or None, prepared=prepared)
         codes = [p.wait() for p in others]
     if any(codes):
         print(f"workers exited with {codes}", file=sys.stderr)

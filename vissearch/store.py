@@ -8,6 +8,7 @@ study user attributes, so it can be reopened without the config file.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -93,11 +94,26 @@ def artifact_dir(name: str, results: str = "results") -> Path:
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):
-    """Optuna's file-system store, but a file appears under its id only once fully written."""
+    """Optuna's file-system store, but a file appears under its id only once fully written,
+    and it can give a stored file a readable name in the study's folder as well."""
 
     def __init__(self, base_path: str | Path):
         super().__init__(base_path)
         self.base = Path(base_path)
+
+    def name(self, artifact_id: str, relative: str) -> Path:
+        """Make the artifact also appear as ``results/NAME/<relative>`` (a hard link, or a
+        copy where the filesystem has none), atomically."""
+        source, target = self.base / artifact_id, self.base.parent / relative
+
+        def link(tmp: str) -> None:
+            Path(tmp).unlink()
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+
+        return atomic_write(target, link)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         def copy(tmp: str) -> None:
@@ -114,6 +130,19 @@ def open_study(name: str, storage: str | None = None, results: str = "results") 
         return optuna.load_study(study_name=name, storage=make_storage(url))
     except KeyError:
         raise UserError(f"no study named {name!r} in {shown(url)}; run it first") from None
+
+
+def trial_file(study: optuna.Study, images: dict, key: str) -> Path | None:
+    """A trial's image by key (``grid`` or a target index) under its readable name in
+    ``results/NAME/trials/``, else under its artifact id; None when it is not on disk."""
+    relative = images.get("files", {}).get(key)
+    base = study.user_attrs.get("artifact_dir")
+    if relative and base:
+        path = Path(base).parent / relative
+        if path.is_file():
+            return path
+    aid = images.get("grid") if key == "grid" else images.get("targets", {}).get(key)
+    return artifact_path(study, aid)
 
 
 def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:

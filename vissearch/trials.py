@@ -18,13 +18,14 @@ import platform
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
 
-from vissearch import evaluate, halving, hparams, render, scores, seeds, zoo
+from vissearch import budget, evaluate, halving, hparams, models, render, scores, seeds, zoo
 from vissearch.config import RenderSettings
 from vissearch.imageio import write_png
 from vissearch.loaded import LoadedModel
@@ -50,14 +51,31 @@ def origin(trial: optuna.trial.FrozenTrial) -> int:
     return trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial", trial.number))
 
 
+@dataclass
+class Prepared:
+    """What a run needs before its first trial, loaded and checked before the study exists."""
+
+    loaded: LoadedModel
+    evaluator: evaluate.Evaluator
+    population: int
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Load the model and the judge and check the target against the model, so that a mistake
+    is one line before any study is created (a typo never leaves a study behind)."""
+    loaded = models.load_for(cfg.model, cfg.target)
+    judge = zoo.default_judge(cfg.model.name, cfg.model.path, cfg.model.judge)
+    evaluator = evaluate.Evaluator(loaded, cfg.target, judge)  # checks the target, loads judge
+    return Prepared(loaded, evaluator, budget.population(cfg, loaded))
+
+
 class Recorder:
     """Turns asked trials into recorded, told trials for one study and one loaded model."""
 
-    def __init__(self, cfg: RunConfig, loaded: LoadedModel, artifacts):
-        self.cfg, self.loaded, self.artifacts = cfg, loaded, artifacts
+    def __init__(self, cfg: RunConfig, prepared: Prepared, artifacts):
+        self.cfg, self.artifacts = cfg, artifacts
+        self.loaded, self.evaluator = prepared.loaded, prepared.evaluator
         self.versions = versions()
-        judge = zoo.default_judge(cfg.model.name, cfg.model.path, cfg.model.judge)
-        self.evaluator = evaluate.Evaluator(loaded, cfg.target, judge)
         self.told: set[int] = set()
 
     def run(self, study: optuna.Study, asked: list[optuna.Trial]) -> None:
@@ -123,17 +141,18 @@ class Recorder:
         s = group[0][1]
         rungs = halving.rung_steps(tuple(spec.rungs), render.total_steps(s),
                                    s.early_stop_window or 10)
-        first = self.cfg.study.objectives[0]
-        score = scores.SCORES[first]
+        names = self.cfg.study.objectives
+        maximize = tuple(scores.SCORES[n].direction == "maximize" for n in names)
 
         def on_rung(step: int, interim: dict) -> set[int]:
-            values = {k: self._score(score, r) for k, r in interim.items()}
+            values = {k: tuple(self._score(scores.SCORES[n], r) for n in names)
+                      for k, r in interim.items()}
             for k, value in values.items():
                 trial = group[k][0]
                 log = trial.user_attrs.get("rungs", [])
-                trial.set_user_attr("rungs", [*log, {"step": step, first: value}])
-            return set(values) - halving.survivors(values, spec.keep,
-                                                   score.direction == "maximize")
+                trial.set_user_attr("rungs", [*log, {"step": step, **dict(zip(names, value,
+                                                                             strict=True))}])
+            return set(values) - halving.survivors(values, spec.keep, maximize)
 
         return rungs, on_rung
 
@@ -189,16 +208,23 @@ class Recorder:
         return computed
 
     def _upload(self, trial: optuna.Trial, result: render.RenderResult) -> dict:
-        ids: dict = {"targets": {}}
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, image in result.files().items():
+        """Each image as an Optuna artifact (the dashboard's), also named in the trial's folder
+        ``trials/NNNN/`` for people and notebooks (a hard link: the bytes are stored once)."""
+        folder = f"trials/{trial.number:04d}"
+        ids: dict = {"targets": {}, "files": {}, "captions": {}}
+        for (key, name, image), caption in zip(result.files(), ["", *result.captions()],
+                                               strict=True):
+            with tempfile.TemporaryDirectory() as tmp:
                 path = write_png(Path(tmp) / name, image)
                 aid = upload_artifact(artifact_store=self.artifacts, file_path=str(path),
                                       study_or_trial=trial, mimetype="image/png")
-                if name == "grid.png":
-                    ids["grid"] = aid
-                else:
-                    ids["targets"][name.removeprefix("target_").removesuffix(".png")] = aid
+            self.artifacts.name(aid, f"{folder}/{name}")
+            ids["files"][key] = f"{folder}/{name}"
+            if key == "grid":
+                ids["grid"] = aid
+            else:
+                ids["targets"][key] = aid
+                ids["captions"][key] = caption
         return ids
 
 
