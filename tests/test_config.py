@@ -2,8 +2,9 @@
 
 import pytest
 
-from vissearch.config import Experiment, RenderSettings, TargetSpec, parse, read_yaml
+from vissearch.config import Experiment, RenderSettings, TargetSpec, parse
 from vissearch.errors import UserError
+from vissearch.yamlfile import read as read_yaml
 
 
 def error(model, data) -> str:

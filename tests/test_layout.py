@@ -17,7 +17,7 @@ STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.con
               "vissearch.labels", "vissearch.leaderboards", "vissearch.loaded",
               "vissearch.quiet", "vissearch.report", "vissearch.runconfig",
               "vissearch.scores", "vissearch.searchspace", "vissearch.seeds", "vissearch.store",
-              "vissearch.zoo", "vissearch.zoo.torchfile"]
+              "vissearch.yamlfile", "vissearch.zoo", "vissearch.zoo.torchfile"]
 ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vissearch.hparams",
           "vissearch.models", "vissearch.objectives", "vissearch.optimizers", "vissearch.param",
           "vissearch.regularizers", "vissearch.render", "vissearch.step", "vissearch.transforms",

@@ -6,7 +6,7 @@ import pytest
 
 from vissearch.config import RenderSettings, TargetSpec
 from vissearch.imageio import Preprocess
-from vissearch.render import render, stage_plan
+from vissearch.render import render
 
 FAST = dict(size=24, steps=24, lr=4.0, batch_size=8)
 
@@ -96,7 +96,7 @@ def test_plain_steps_skip_the_final_regularization(tiny):
 
 def test_upscaling_follows_the_keras_schedule(tiny):
     s = RenderSettings(size=60, steps=12, upscale_stages=3, upscale_factor=1.2, lr=2.0)
-    assert stage_plan(s) == [(34, 4), (41, 4), (50, 4)]
+    assert s.stages() == [(34, 4), (41, 4), (50, 4)]
     result = render(tiny, TargetSpec(kind="class", indices=[0]), s)
     assert result.inputs.shape == (1, 60, 60, 3)
 

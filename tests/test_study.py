@@ -102,16 +102,16 @@ def test_the_study_reopens_from_storage_without_the_config(done_study):
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tiny_path, tmp_path):
+    # a start image that exists but is no image: only the trials that draw it fail, at render
+    (tmp_path / "broken.png").write_text("not a PNG")
     raw = config(tiny_path, tmp_path, n_trials=8)
-    raw["search"] = {**SPACE, "param": {"choice": ["pixel", "fourier"]}}
-    raw["render"]["median_size"] = 3  # fourier + median is invalid: those trials fail
-    raw["search"].pop("median_size")
-    raw["search"].pop("median_every")
+    raw["render"]["init_image"] = str(tmp_path / "broken.png")
+    raw["search"] = {**SPACE, "init": {"choice": ["uniform", "image"]}}
     study = runner.run(runconfig.from_mapping(raw), progress=False)
     states = [t.state.name for t in study.get_trials()]
     assert len(states) == 8 and "FAIL" in states and "COMPLETE" in states
     failed = leaderboard(study, state="FAIL")
-    assert failed["error"].str.contains("pixel image").all()
+    assert failed["error"].str.contains("cannot be read").all()
 
 
 def test_cli_run_leaderboard_reproduce(tiny_path, tmp_path):

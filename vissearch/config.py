@@ -11,7 +11,6 @@ import collections
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,64 +20,74 @@ from pydantic import (
     model_validator,
 )
 
-from vissearch.errors import UserError, closest
+from vissearch.errors import UserError, closest, shorten
+from vissearch.files import check_path
+
+MAX_INT = 2**31 - 1  # counts and seeds fit a 32-bit integer
+MAX_TARGETS = 65_536  # indices of one target: more classes or channels than a model has
+MAX_NAME = 100  # characters of a study name (it names a file and a folder)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class RenderSettings(_Frozen):
     """Every setting of one render. All of them can be fixed in ``render:`` or searched."""
 
     # image and initialization
-    size: int = Field(128, ge=8, description="output side in pixels")
-    steps: int = Field(200, ge=1, description="ascent steps in all (split over upscaling stages)")
-    seed: int = Field(0, ge=0)
+    size: int = Field(128, ge=8, le=4096, description="output side in pixels")
+    steps: int = Field(200, ge=1, le=100_000,
+                       description="ascent steps in all (split over upscaling stages)")
+    seed: int = Field(0, ge=0, le=MAX_INT)
     param: Literal["pixel", "fourier"] = "pixel"
     init: Literal["uniform", "gaussian", "gray", "image"] = "uniform"
-    init_scale: float = Field(10.0, ge=0, description="pixel units: uniform +-scale, gaussian std")
+    init_scale: float = Field(10.0, ge=0, le=1000,
+                              description="pixel units: uniform +-scale, gaussian std")
     init_image: str | None = None
     decorrelate: bool = True
-    fourier_decay: float = Field(1.0, ge=0, description="spectrum scale 1/f^decay (fourier)")
+    fourier_decay: float = Field(1.0, ge=0, le=10, description="spectrum scale 1/f^decay")
     # update
     optimizer: Literal["sgd", "nesterov", "rmsprop", "adam"] = "sgd"
-    lr: float = Field(1.0, gt=0)
+    lr: float = Field(1.0, gt=0, le=1e9)
     momentum: float = Field(0.9, ge=0, lt=1)
     normalize_grad: bool = True
     schedule: Literal["constant", "step", "cosine", "linear"] = "constant"
     lr_final: float = Field(0.0, ge=0, le=1, description="cosine/linear: final lr as a fraction")
-    lr_step_every: int = Field(100, ge=1)
+    lr_step_every: int = Field(100, ge=1, le=MAX_INT)
     lr_step_gamma: float = Field(0.5, gt=0, le=1)
     # regularizers
     clip: bool = True
-    clip_every: int = Field(1, ge=1)
+    clip_every: int = Field(1, ge=1, le=MAX_INT)
     decay: float = Field(0.0, ge=0, lt=1)
-    decay_every: int = Field(1, ge=1)
-    blur_sigma: float = Field(0.0, ge=0)
-    blur_every: int = Field(4, ge=1)
+    decay_every: int = Field(1, ge=1, le=MAX_INT)
+    blur_sigma: float = Field(0.0, ge=0, le=3, description="0: off; kernels span 25 taps")
+    blur_every: int = Field(4, ge=1, le=MAX_INT)
     median_size: Literal[0, 3, 5] = 0
-    median_every: int = Field(4, ge=1)
+    median_every: int = Field(4, ge=1, le=MAX_INT)
     norm_pct: float = Field(0.0, ge=0, lt=100, description="zero pixels below this norm pct")
-    norm_pct_every: int = Field(1, ge=1)
+    norm_pct_every: int = Field(1, ge=1, le=MAX_INT)
     contrib_pct: float = Field(0.0, ge=0, lt=100, description="zero pixels below this contrib pct")
-    contrib_pct_every: int = Field(1, ge=1)
-    jitter: int = Field(0, ge=0, description="random shift each step, pixels")
+    contrib_pct_every: int = Field(1, ge=1, le=MAX_INT)
+    jitter: int = Field(0, ge=0, le=1024, description="random shift each step, pixels")
     scale: float = Field(0.0, ge=0, lt=1, description="random scale in [1-s, 1+s] each step")
     rotate: float = Field(0.0, ge=0, le=180, description="random rotation in degrees each step")
-    tv: float = Field(0.0, ge=0, description="total-variation penalty weight")
+    tv: float = Field(0.0, ge=0, le=1e6, description="total-variation penalty weight")
     # schedule of the image itself
-    upscale_stages: int = Field(0, ge=0, description="0: render at full size only")
-    upscale_factor: float = Field(1.2, gt=1)
-    early_stop_window: int = Field(0, ge=0, description="0: no early stopping")
-    early_stop_tol: float = Field(1e-3, ge=0)
+    upscale_stages: int = Field(0, ge=0, le=100, description="0: render at full size only")
+    upscale_factor: float = Field(1.2, gt=1, le=10)
+    early_stop_window: int = Field(0, ge=0, le=MAX_INT, description="0: no early stopping")
+    early_stop_tol: float = Field(1e-3, ge=0, le=1e6)
     keep: Literal["last", "best", "plain"] = "last"
-    plain_steps: int = Field(1, ge=1, description="keep=plain: final steps without regularizers")
-    batch_size: int = Field(32, ge=1)
+    plain_steps: int = Field(1, ge=1, le=100_000,
+                             description="keep=plain: final steps without regularizers")
+    batch_size: int = Field(32, ge=1, le=4096)
     # output
     png: Literal["exact", "keras"] = "exact"
-    png_std: float = Field(0.1, gt=0, description="keras deprocess: std of the normalized image")
-    grid: int | None = Field(None, ge=1, description="grid side; default ceil(sqrt(targets))")
+    png_std: float = Field(0.1, gt=0, le=10,
+                           description="keras deprocess: std of the normalized image")
+    grid: int | None = Field(None, ge=1, le=256,
+                             description="grid side; default ceil(sqrt(targets))")
     skip_dead: bool = False
 
     @field_validator("median_size", mode="before")
@@ -90,8 +99,16 @@ class RenderSettings(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> RenderSettings:
-        if self.init == "image" and not self.init_image:
-            raise ValueError("init: image needs init_image: PATH")
+        if self.init == "image":
+            if not self.init_image:
+                raise ValueError("init: image needs init_image: PATH")
+            check_path(self.init_image, "render.init_image")
+            if not Path(self.init_image).is_file():
+                raise ValueError(f"init_image {shorten(self.init_image)}: no such file")
+        self.stages()  # an upscaling plan that cannot start is refused here
+        if self.keep == "plain" and self.plain_steps >= self.steps:
+            raise ValueError(f"plain_steps {self.plain_steps} must be fewer than steps "
+                             f"{self.steps}")
         if self.param == "fourier":
             pixel_only = {
                 "blur_sigma": self.blur_sigma, "median_size": self.median_size,
@@ -104,6 +121,30 @@ class RenderSettings(_Frozen):
                     f"{', '.join(on)} act on the pixel image; with param: fourier set them to 0"
                 )
         return self
+
+    def stages(self) -> list[tuple[int, int]]:
+        """(image side, steps) for each stage of ascent.
+
+        With upscaling the image starts at ``size / factor**K`` and is enlarged by ``factor``
+        after each of the K stages, ending at ``size`` (the Keras example: 9 stages, 1.2,
+        412 px).
+        """
+        k = self.upscale_stages
+        if not k:
+            return [(self.size, self.steps)]
+        if self.steps < k:
+            raise ValueError(f"steps {self.steps} is fewer than upscale_stages {k}")
+        per, extra = divmod(self.steps, k)
+        sizes = [int(self.size / self.upscale_factor ** (k - i)) for i in range(k)]
+        if sizes[0] < 8:
+            raise ValueError(f"upscale_stages {k} with factor {self.upscale_factor} starts at "
+                             f"{sizes[0]} px (at least 8); use fewer stages or a smaller factor")
+        return [(sz, per + (extra if i == k - 1 else 0)) for i, sz in enumerate(sizes)]
+
+    @property
+    def total_steps(self) -> int:
+        """Ascent steps of one batch, over all stages."""
+        return sum(n for _, n in self.stages())
 
 
 class ModelSpec(_Frozen):
@@ -120,6 +161,13 @@ class ModelSpec(_Frozen):
     def _one_source(self) -> ModelSpec:
         if bool(self.name) == bool(self.path):
             raise ValueError("give exactly one of model.name or model.path")
+        if self.path:
+            check_path(self.path, "model.path")
+        if self.weights not in ("imagenet", "hed", "none"):
+            check_path(self.weights, "model.weights")
+        for key, value in (("model.name", self.name), ("model.judge", self.judge)):
+            if value is not None and (len(value) > 200 or not value.isprintable()):
+                raise ValueError(f"{key} {shorten(value)} is not a model name")
         return self
 
 
@@ -136,10 +184,12 @@ class TargetSpec(_Frozen):
     @field_validator("indices", mode="before")
     @classmethod
     def _expand(cls, v: Any) -> Any:
-        if isinstance(v, dict) and set(v) <= {"start", "stop"} and "stop" in v:
-            return list(range(int(v.get("start", 0)), int(v["stop"])))
+        if isinstance(v, dict):
+            return _index_range(v)
         if isinstance(v, int) and not isinstance(v, bool):
             return [v]
+        if isinstance(v, list) and len(v) > MAX_TARGETS:
+            raise ValueError(f"target.indices holds {len(v):,} entries; at most {MAX_TARGETS:,}")
         return v
 
     @model_validator(mode="after")
@@ -154,9 +204,11 @@ class TargetSpec(_Frozen):
         if not self.indices:
             raise ValueError("target.indices is empty")
         numbers = [i for i in self.indices if isinstance(i, int)]
-        neg = [i for i in numbers if i < 0]
-        if neg:
-            raise ValueError(f"target.indices must be >= 0, got {neg}")
+        bad = [i for i in numbers if not 0 <= i <= MAX_INT]
+        if bad:
+            raise ValueError(f"target.indices must be >= 0, got {shorten(bad)}")
+        if any(len(i) > 200 or not i.isprintable() for i in self.indices if isinstance(i, str)):
+            raise ValueError("target.indices: a class name is at most 200 printable characters")
         if self.kind != "class" and len(numbers) < len(self.indices):
             raise ValueError(f"target.indices: names are for kind: class; {self.kind} "
                              "indices are numbers")
@@ -165,6 +217,22 @@ class TargetSpec(_Frozen):
         if dup:
             raise ValueError(f"target.indices has duplicates: [{', '.join(dup)}]")
         return self
+
+
+def _index_range(v: dict) -> list[int]:
+    """``{start: A, stop: B}``: the indices A..B-1 (A defaults to 0), at most MAX_TARGETS."""
+    extra = sorted(str(k) for k in v if k not in ("start", "stop"))
+    if extra:
+        raise ValueError(f"target.indices: a range takes start and stop, not {shorten(extra)}")
+    start, stop = v.get("start", 0), v.get("stop")
+    for key, value in (("start", start), ("stop", stop)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT:
+            raise ValueError(f"target.indices.{key} must be a whole number >= 0, "
+                             f"got {shorten(value)}")
+    if not start < stop <= start + MAX_TARGETS:
+        raise ValueError(f"target.indices {{start: {start}, stop: {stop}}} must hold 1 to "
+                         f"{MAX_TARGETS:,} indices")
+    return list(range(start, stop))
 
 
 class HalvingSpec(_Frozen):
@@ -177,9 +245,13 @@ class HalvingSpec(_Frozen):
     @field_validator("rungs")
     @classmethod
     def _shares(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < f < 1 for f in v):
-            raise ValueError(f"rungs are shares of the steps between 0 and 1, got {v}")
+        if not v or len(v) > 10 or any(not 0 < f < 1 for f in v):
+            raise ValueError(f"rungs are 1 to 10 shares of the steps between 0 and 1, got "
+                             f"{shorten(v)}")
         return sorted(v)
+
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
 
 
 class StudySpec(_Frozen):
@@ -188,9 +260,9 @@ class StudySpec(_Frozen):
     name: str
     storage: str | None = None
     sampler: Literal["random", "tpe", "qmc", "grid"] = "random"
-    seed: int = Field(1337, ge=0)
-    n_trials: int = Field(20, ge=1)
-    timeout: float | None = Field(None, gt=0)
+    seed: int = Field(1337, ge=0, le=MAX_INT)
+    n_trials: int = Field(20, ge=1, le=1_000_000)
+    timeout: float | None = Field(None, gt=0, le=1e8, description="seconds")
     pruner: Literal["none", "median", "hyperband"] = "none"
     objective: str | list[str] = "activation"
     population: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
@@ -201,10 +273,43 @@ class StudySpec(_Frozen):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        ok = v and all(c.isalnum() or c in "-_." for c in v) and not v.startswith(".")
-        if not ok:
-            raise ValueError(f"study.name {v!r} may hold only letters, digits, '-', '_' and '.'")
+        ok = v and all(c.isascii() and (c.isalnum() or c in "-_.") for c in v)
+        if not ok or v.startswith(".") or len(v) > MAX_NAME:
+            raise ValueError(f"{shorten(v)} may hold only letters, digits, '-', '_' and '.' "
+                             f"(1 to {MAX_NAME} of them, not starting with '.')")
         return v
+
+    @field_validator("objective")
+    @classmethod
+    def _one_or_two(cls, v: str | list[str]) -> str | list[str]:
+        names = [v] if isinstance(v, str) else v
+        if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
+            raise ValueError(f"study.objective takes one score or a list of two different "
+                             f"scores, got {shorten(v)}")
+        return v
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if len(v) > 4096 or "\0" in v or not v.isprintable():
+            raise ValueError(f"study.storage {shorten(v)} is not a storage URL")
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme.split("+")[0] not in STORAGE_SCHEMES:
+            raise ValueError(f"study.storage {shorten(v)}: use sqlite:///PATH.db, "
+                             "postgresql://USER@HOST/DB or mysql://USER@HOST/DB")
+        if scheme == "sqlite":
+            path = v.removeprefix("sqlite:///")
+            if v == path or not path:
+                raise ValueError(f"study.storage {shorten(v)}: use sqlite:///PATH.db")
+            check_path(path, "study.storage")
+        return v
+
+    @field_validator("results")
+    @classmethod
+    def _results(cls, v: str) -> str:
+        return check_path(v, "study.results")
 
     @property
     def objectives(self) -> list[str]:
@@ -224,7 +329,7 @@ class Experiment(_Frozen):
 def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
     """One line for the first problem: key path, bad value, what is valid."""
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"])
+    loc = ".".join(_key(p) for p in e["loc"])
     if e["type"] == "extra_forbidden":
         parent = model
         for part in e["loc"][:-1]:
@@ -236,7 +341,13 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] in ("value_error", "assertion_error"):
         return f"{loc}: {msg}" if loc else msg
-    return f"{loc}: {msg}, got {e.get('input')!r}"
+    return f"{loc}: {msg}, got {shorten(e.get('input'))}"
+
+
+def _key(part: object) -> str:
+    """A key path part as written: plain when it is a name, quoted (repr) otherwise."""
+    text = str(part)
+    return text if text.isidentifier() or isinstance(part, int) else shorten(part, 40)
 
 
 def parse(model: type[BaseModel], data: Any, where: str = "") -> Any:
@@ -246,25 +357,6 @@ def parse(model: type[BaseModel], data: Any, where: str = "") -> Any:
     except ValidationError as err:
         prefix = f"{where}: " if where else ""
         raise UserError(prefix + format_validation_error(err, model)) from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Load a YAML mapping safely; a missing file or a syntax error names the line."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such file")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{p}: YAML syntax error{line}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: expected a mapping of sections, got {type(data).__name__}")
-    return data
 
 
 def merged(base: BaseModel, overrides: dict[str, Any], where: str = "") -> Any:

@@ -16,5 +16,12 @@ class UserError(Exception):
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" (did you mean: a, b?)"`` for the choices nearest to ``name``, or ``""``."""
-    near = difflib.get_close_matches(str(name), list(choices), n=n, cutoff=0.5)
+    near = difflib.get_close_matches(str(name)[:200], [str(c) for c in choices], n=n, cutoff=0.5)
     return f" (did you mean: {', '.join(near)}?)" if near else ""
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message never echoes a 3,000-item list
+    or a key with a newline in it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...>"

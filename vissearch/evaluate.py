@@ -18,6 +18,8 @@ The scores themselves are computed in :mod:`vissearch.scores`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -37,14 +39,14 @@ class Evaluator:
     def __init__(self, loaded: LoadedModel, target: TargetSpec, judge: str | None,
                  seed: int = 12345):
         self.loaded, self.target, self.seed = loaded, target, seed
-        self.objective = objectives.build(loaded, target)
+        self.objective = tf.function(objectives.build(loaded, target), reduce_retracing=True)
         self.is_class = target.kind == "class"
         self.scores_model = objectives.class_scores(loaded.model) if self.is_class else None
         self.judge = self.judge_scores = None
         if judge and self.is_class:
             self.judge = models.load(ModelSpec(name=judge, weights="imagenet"))
             self.judge_scores = objectives.class_scores(self.judge.model)
-        self._best = _best_real(loaded, target, self.objective)
+        self._best = _best_real(loaded, target)
         self._memo: tuple[RenderResult, np.ndarray] | None = None
 
     def __call__(self, result: RenderResult) -> dict[str, float]:
@@ -86,20 +88,22 @@ class Evaluator:
         return np.array([self._best[i] for i in result.indices])
 
 
-def _best_real(loaded: LoadedModel, target: TargetSpec, objective) -> dict[int, float] | None:
+def _best_real(loaded: LoadedModel, target: TargetSpec) -> dict[int, float] | None:
     """Per target, the highest activation over real images (zoo/shapes models only)."""
     entry = zoo.ZOO.get(loaded.label)
     if entry is None or entry.classes != "shapes":
         return None
+    x = tf.constant(loaded.preprocess.to_input(_real_images()))
+    best = tf.reduce_max(objectives.every_target(loaded, target)(x), axis=0).numpy()
+    return dict(zip(target.indices, map(float, best), strict=True))
+
+
+@functools.cache
+def _real_images() -> np.ndarray:
+    """256 freshly generated zoo/shapes images (pixels), made once per process."""
     from vissearch.zoo import data
 
-    images, _ = data.generate(256, seed=777)
-    x = tf.constant(loaded.preprocess.to_input(images.astype(np.float32)))
-    best = {}
-    for i in target.indices:
-        idx = tf.fill([len(images)], i)
-        best[i] = float(tf.reduce_max(objective(x, idx)))
-    return best
+    return data.generate(256, seed=777)[0].astype(np.float32)
 
 
 def random_crops(pixels: np.ndarray, count: int, share: float, seed: int,

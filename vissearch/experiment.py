@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vissearch import labels, models
-from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse, read_yaml
+from vissearch import labels, models, yamlfile
+from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
-from vissearch.render import RenderResult, render, total_steps
+from vissearch.render import RenderResult, render
 
 
 def load(path: str | Path) -> Experiment:
     """Read an experiment file (sections model, target, render, optional runs); class names in
     the target become numbers."""
-    exp = parse(Experiment, read_yaml(path), where=str(path))
+    exp = parse(Experiment, yamlfile.read(path), where=str(path))
     target = labels.resolve_target(exp.target, exp.model, where=str(path))
     return exp.model_copy(update={"target": target})
 
@@ -75,7 +75,7 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
 def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
     """Render with a tqdm bar over image-steps (updated once per reporting window)."""
     chunks = -(-len(target.indices) // settings.batch_size)
-    steps = total_steps(settings)
+    steps = settings.total_steps
     bar = tqdm(total=chunks * steps, desc=desc, unit="step", leave=False)
     state = {"last": 0}
 

@@ -41,3 +41,24 @@ def atomic_write(path: str | Path, write: Callable[[str], None], suffix: str = "
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+MAX_PATH = 4096  # bytes of a whole path (Linux PATH_MAX)
+MAX_PART = 255  # bytes of one file or folder name (NAME_MAX)
+
+
+def check_path(value: object, key: str) -> str:
+    """A path a user gave under ``key``, checked for what the filesystem accepts: a string,
+    no NUL, at most 4096 bytes, no name over 255 bytes. Returns it; a problem is one line."""
+    from vissearch.errors import UserError, shorten
+
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{key}: expected a path, got {shorten(value)}")
+    if "\0" in value:
+        raise UserError(f"{key}: a path may not hold a NUL character, got {shorten(value)}")
+    encoded = value.encode("utf-8", "surrogateescape")
+    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in Path(value).parts)
+    if len(encoded) > MAX_PATH or longest > MAX_PART:
+        raise UserError(f"{key}: path too long ({len(encoded)} bytes, longest name {longest}; "
+                        f"at most {MAX_PATH} and {MAX_PART}): {shorten(value)}")
+    return value

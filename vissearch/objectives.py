@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from vissearch.config import TargetSpec
-from vissearch.errors import UserError, closest
+from vissearch.errors import UserError, closest, shorten
 from vissearch.imageio import Preprocess
 from vissearch.loaded import LoadedModel
 
@@ -105,36 +105,54 @@ def total_variation() -> Objective:
 
 def target(loaded: LoadedModel, spec: TargetSpec) -> Objective:
     """The target's activation: check it against the model, return its per-image objective."""
+    features, pick, description = _parts(loaded, spec)
+    return Objective(lambda b: pick(b.features(features), b.indices), description)
+
+
+def every_target(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``(images [B, ...]) => [B, targets]``: every target's activation on every image, from
+    one forward pass (the best real example of each target, without one pass per target)."""
+    features, pick, _ = _parts(loaded, spec)
+
+    def values(images: tf.Tensor) -> tf.Tensor:
+        out = features(images, training=False)
+        b = tf.shape(images)[0]
+        return tf.stack([pick(out, tf.fill([b], i)) for i in spec.indices], axis=1)
+
+    return values
+
+
+def _parts(loaded: LoadedModel, spec: TargetSpec) -> tuple[keras.Model, Callable, str]:
+    """(the model up to the target's layer, ``(its output, indices [B]) => [B]``, a description)
+    for a target checked against the model."""
     model = loaded.model
     if spec.kind == "class":
         features = class_scores(model)
         _check_range(spec.indices, features.output.shape[-1], "class", loaded.label)
-        return Objective(lambda b: tf.gather(b.features(features), b.indices, axis=1,
-                                             batch_dims=1), "class logit")
+        return features, lambda out, idx: tf.gather(out, idx, axis=1, batch_dims=1), "class logit"
     layer = _find_layer(model, spec.layer)
     shape = tuple(layer.output.shape)
     if len(shape) != 4:
         raise UserError(
-            f"target.layer {spec.layer!r} outputs shape {shape}, which has no channels "
+            f"target.layer {shorten(spec.layer)} outputs shape {shape}, which has no channels "
             f"(kind: {spec.kind} needs a conv layer with [batch, height, width, channels])"
         )
     if spec.kind != "layer":
         _check_range(spec.indices, shape[-1], "filter", f"layer {spec.layer}")
-    features = keras.Model(model.inputs, layer.output)
     kind, reduce = spec.kind, spec.reduce
 
-    def fn(b: Batch) -> tf.Tensor:
-        out = b.features(features)
+    def pick(out: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
         if kind == "layer":
             return tf.reduce_sum(out, axis=[1, 2, 3])
-        maps = tf.gather(out, b.indices, axis=3, batch_dims=1)  # [B, H, W]
+        maps = tf.gather(out, idx, axis=3, batch_dims=1)  # [B, H, W]
         if kind == "neuron":
             h, w = tf.shape(maps)[1] // 2, tf.shape(maps)[2] // 2
             return maps[:, h, w]
         return tf.reduce_mean(maps, [1, 2]) if reduce == "mean" else tf.reduce_sum(maps, [1, 2])
 
-    return Objective(fn, f"{kind} {reduce} of {spec.layer}" if kind == "filter"
-                     else f"{kind} of {spec.layer}")
+    description = f"{kind} {reduce} of {spec.layer}" if kind == "filter" else \
+        f"{kind} of {spec.layer}"
+    return keras.Model(model.inputs, layer.output), pick, description
 
 
 def build(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
@@ -176,7 +194,8 @@ def _is_softmax(fn: object) -> bool:
 def _find_layer(model: keras.Model, name: str | None) -> keras.layers.Layer:
     names = [layer.name for layer in model.layers]
     if name not in names:
-        raise UserError(f"target.layer {name!r} is not in the model{closest(str(name), names)}")
+        raise UserError(f"target.layer {shorten(name)} is not in the model"
+                        f"{closest(str(name), names)}")
     return model.get_layer(name)
 
 

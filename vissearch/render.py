@@ -101,32 +101,6 @@ class RenderResult:
                     captions=[captions[i] for i in order])
 
 
-def stage_plan(s: RenderSettings) -> list[tuple[int, int]]:
-    """(image side, steps) for each stage of ascent.
-
-    With upscaling the image starts at ``size / factor**K`` and is enlarged by ``factor`` after
-    each of the K stages, ending at ``size`` (the Keras example: 9 stages, 1.2, 412 px).
-    """
-    k = s.upscale_stages
-    if not k:
-        return [(s.size, s.steps)]
-    if s.steps < k:
-        raise UserError(f"render.steps {s.steps} is fewer than render.upscale_stages {k}")
-    per, extra = divmod(s.steps, k)
-    sizes = [int(s.size / s.upscale_factor ** (k - i)) for i in range(k)]
-    if sizes[0] < 8:
-        raise UserError(
-            f"render.upscale_stages {k} with factor {s.upscale_factor} starts at {sizes[0]} px; "
-            "use fewer stages or a smaller factor"
-        )
-    return [(sz, per + (extra if i == k - 1 else 0)) for i, sz in enumerate(sizes)]
-
-
-def total_steps(s: RenderSettings) -> int:
-    """Ascent steps of one batch, over all stages."""
-    return sum(n for _, n in stage_plan(s))
-
-
 def render(
     loaded: LoadedModel,
     target: TargetSpec,
@@ -140,7 +114,7 @@ def render(
     """
     _check_size(loaded, settings)
     start, parts = time.perf_counter(), []
-    total = total_steps(settings)
+    total = settings.total_steps
     bs = settings.batch_size
     for k, first in enumerate(range(0, len(target.indices), bs)):
         positions = range(first, min(first + bs, len(target.indices)))
@@ -219,7 +193,7 @@ class _Population:
     def __init__(self, loaded, target, rows, members, rungs=(), on_rung=None):
         self.loaded, self.target, self.rows, self.members = loaded, target, rows, members
         s = members[0].settings
-        self.plan, self.total = stage_plan(s), total_steps(s)
+        self.plan, self.total = s.stages(), s.total_steps
         self.rungs, self.on_rung = set(rungs), on_rung
         self.stops = {m.stop_at for m in members if m.stop_at is not None}
         self.window = s.early_stop_window or 10

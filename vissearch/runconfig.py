@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vissearch import labels, scores, searchspace, zoo
+from vissearch import labels, scores, searchspace, yamlfile, zoo
 from vissearch.config import (
     ModelSpec,
     RenderSettings,
@@ -24,9 +24,8 @@ from vissearch.config import (
     TargetSpec,
     _Frozen,
     parse,
-    read_yaml,
 )
-from vissearch.errors import UserError, closest
+from vissearch.errors import UserError, closest, shorten
 
 
 class RunSections(_Frozen):
@@ -59,35 +58,71 @@ class RunConfig:
 
 
 def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
+    """Validate a run config; every mistake that can be known before a model loads, including
+    settings the search space could draw that would always fail, is one line."""
     where = path or "config"
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping of sections, got {type(raw).__name__}")
     sections = parse(RunSections, raw, where=where)
-    if not isinstance(sections.render, dict):
-        raise UserError(f"{where}: render must be a mapping of settings")
-    parse(RenderSettings, sections.render, where=f"{where}: render")
-    for name in sections.study.objectives:
-        if name not in scores.SCORES:
-            raise UserError(f"{where}: study.objective {name!r} is not a score"
-                            f"{closest(name, scores.SCORES)}; valid: {', '.join(scores.SCORES)}")
-    if len(sections.study.objectives) > 2:
-        raise UserError(f"{where}: study.objective takes one score or a list of two")
-    if sections.model.path and not Path(sections.model.path).is_file():
-        raise UserError(f"{where}: model.path {sections.model.path!r}: no such file")
-    if sections.model.name and sections.model.name.startswith("zoo/"):
-        if sections.model.name not in zoo.NAMES:
-            raise UserError(f"{where}: model.name {sections.model.name!r} is not in the zoo"
-                            f"{closest(sections.model.name, zoo.NAMES)}")
+    fixed = dict(sections.render)
+    parse(RenderSettings, fixed, where=f"{where}: render")
+    _check_objectives(sections, where)
+    _check_model(sections.model, where)
     target = labels.resolve_target(sections.target, sections.model, where)
     base = Path(path).parent if path else None
-    space = searchspace.load(sections.search, base=base, fixed=sections.render)
+    space = searchspace.load(sections.search, base=base, fixed=fixed)
     if sections.study.sampler == "grid":
         space.grid()
-    return RunConfig(sections.study, sections.model, target, dict(sections.render),
-                     space, raw, path)
+    _check_corners(space, fixed, where)
+    return RunConfig(sections.study, sections.model, target, fixed, space, raw, path)
+
+
+def _check_objectives(sections: RunSections, where: str) -> None:
+    """Each objective is a score that this study can compute (NaN for every trial is a typo)."""
+    model = sections.model
+    for name in sections.study.objectives:
+        if name not in scores.SCORES:
+            raise UserError(f"{where}: study.objective {shorten(name)} is not a score"
+                            f"{closest(name, scores.SCORES)}; valid: {', '.join(scores.SCORES)}")
+        needs = scores.SCORES[name].needs
+        if needs in ("class", "judge") and sections.target.kind != "class":
+            raise UserError(f"{where}: study.objective {name} needs a class target, not kind: "
+                            f"{sections.target.kind}; use activation")
+        if needs == "judge" and not zoo.default_judge(model.name, model.path, model.judge):
+            raise UserError(f"{where}: study.objective {name} needs a judge; name one in "
+                            "model.judge (zoo/efficientnet-lite2 for ImageNet classes)")
+        if needs == "shapes" and (zoo.ZOO.get(model.name or "") is None
+                                  or zoo.ZOO[model.name].classes != "shapes"):
+            raise UserError(f"{where}: study.objective {name} needs real examples, which only "
+                            "the zoo/shapes models have")
+
+
+def _check_model(model: ModelSpec, where: str) -> None:
+    if model.path and not Path(model.path).is_file():
+        raise UserError(f"{where}: model.path {shorten(model.path)}: no such file")
+    if model.weights not in ("imagenet", "hed", "none") and not Path(model.weights).is_file():
+        raise UserError(f"{where}: model.weights {shorten(model.weights)}: no such file; "
+                        "valid: imagenet, hed, none or a path")
+    if model.name and model.name.startswith("zoo/") and model.name not in zoo.NAMES:
+        raise UserError(f"{where}: model.name {shorten(model.name)} is not in the zoo"
+                        f"{closest(model.name, zoo.NAMES)}")
+
+
+def _check_corners(space: searchspace.SearchSpace, fixed: dict[str, Any], where: str) -> None:
+    """Refuse a space that can draw settings that always fail (fourier with blur, an upscaling
+    plan that cannot start...): every trial drawing them would fail."""
+    for values in space.corners(fixed):
+        try:
+            parse(RenderSettings, {**values, "seed": 0})
+        except UserError as err:
+            drawn = {k: v for k, v in values.items() if k in space.names}
+            raise UserError(f"{where}: search can draw {shorten(drawn, 120)}, which always "
+                            f"fails: {err}") from None
 
 
 def load(path: str, storage: str | None = None) -> RunConfig:
     """Read and validate a run config file; ``storage`` overrides ``study.storage``."""
-    raw = read_yaml(path)
+    raw = yamlfile.read(path)
     if storage:
         study = raw.get("study")
         raw = {**raw, "study": {**(study if isinstance(study, dict) else {}), "storage": storage}}

@@ -45,6 +45,13 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
 
+def prepare(cfg: RunConfig) -> trials.Prepared:
+    """Everything a run checks before its study exists: the results folder can be written, the
+    model and the judge load, the target fits the model."""
+    store.check_results(cfg.study)
+    return trials.prepare(cfg)
+
+
 def make_sampler(cfg: RunConfig, worker: int = 0, existing: int = 0
                  ) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded by the study seed, the worker and the trials already there
@@ -108,7 +115,7 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     ``budget_trials`` caps the trials this process starts (the share of one of several
     workers). The model, the judge and the target are checked before the study is created.
     """
-    prepared = prepared or trials.prepare(cfg)
+    prepared = prepared or prepare(cfg)
     study = open_or_create(cfg, worker)
     _fail_stale(study)
     _requeue_interrupted(study)
@@ -233,7 +240,7 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
     if workers == 1:
         return run(cfg, progress=progress)
     url = store.storage_url(cfg.study)
-    prepared = trials.prepare(cfg)  # a mistake is one line before the study exists
+    prepared = prepare(cfg)  # a mistake is one line before the study exists
     study = open_or_create(cfg)  # one process creates the study; the others join
     parts = shares(max(cfg.study.n_trials - counted(study), 0), workers)
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,6 +42,9 @@ class Score:
     direction: str  # "maximize" or "minimize"
     help: str
     needs_models: bool = False
+    # what a study must have for the score to be a number: "" (anything), "class" (a class
+    # target), "judge" (a class target and a judge), "shapes" (a zoo/shapes model)
+    needs: str = ""
 
 
 def _alive(result) -> np.ndarray:
@@ -193,15 +196,17 @@ SCORES: dict[str, Score] = {
     "activation": Score(activation, "maximize", "mean final activation of the targets"),
     "activation_norm": Score(activation_norm, "maximize",
                              "activation / activation of the best real example (zoo models)",
-                             True),
+                             True, "shapes"),
     "probability": Score(probability, "maximize",
-                         "the model's softmax probability of the target class", True),
+                         "the model's softmax probability of the target class", True, "class"),
     "transfer": Score(transfer, "maximize",
-                      "judge's top-1 accuracy on the images under random crops", True),
+                      "judge's top-1 accuracy on the images under random crops", True, "judge"),
     "transfer_top5": Score(transfer_top5, "maximize",
-                           "judge's top-5 accuracy on the images under random crops", True),
+                           "judge's top-5 accuracy on the images under random crops", True,
+                           "judge"),
     "transfer_prob": Score(transfer_prob, "maximize",
-                           "judge's mean probability of the target under random crops", True),
+                           "judge's mean probability of the target under random crops", True,
+                           "judge"),
     "robustness": Score(robustness, "maximize",
                         "activation under held-out jitter and scale / unperturbed activation",
                         True),

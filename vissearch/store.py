@@ -38,12 +38,31 @@ def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     killed is marked FAIL and its settings run again; other URLs pass through to Optuna."""
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         return url
+    if url.startswith("sqlite:///"):
+        _make_folder(Path(url.removeprefix("sqlite:///")).parent, "study.storage")
     try:
         with quiet_experimental():
             return _rdb(url)
     except ImportError:
         raise UserError(f"storage {url.split('@')[-1]!r} needs its database driver; for "
                         "PostgreSQL: pip install -e '.[postgres]' (psycopg 3)") from None
+    except Exception as err:  # SQLAlchemy: a file that is no database, a server not there
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise UserError(f"study.storage {shown(url)} cannot be opened: "
+                        f"{type(err).__name__}: {first}") from None
+
+
+def _make_folder(folder: Path, key: str) -> Path:
+    """Create ``folder`` (and its parents); a place that cannot hold it is one line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise UserError(f"{key}: cannot create the folder {str(folder)[:200]!r}: "
+                        f"{reason}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{key}: the folder {str(folder)[:200]!r} is not writable")
+    return folder
 
 
 def _rdb(url: str) -> optuna.storages.RDBStorage:
@@ -69,8 +88,7 @@ def storage_url(study: StudySpec | str, storage: str | None = None,
         study, storage, results = study.name, study.storage, study.results
     if storage:
         return storage
-    folder = Path(results)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _make_folder(Path(results), "study.results")
     return f"sqlite:///{folder / study}.db"
 
 
@@ -89,8 +107,13 @@ def artifact_dir(name: str, results: str = "results") -> Path:
     root = Path(results).resolve()
     if root not in path.parents:
         raise UserError(f"study.name {name!r} would write outside {root}")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _make_folder(path, "study.results")
+
+
+def check_results(study: StudySpec) -> None:
+    """The study's results folder and its storage can be written (before any model loads)."""
+    storage_url(study)
+    artifact_dir(study.name, study.results)
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):

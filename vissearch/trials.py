@@ -139,7 +139,7 @@ class Recorder:
         if spec is None or len(group) < 2:
             return (), None
         s = group[0][1]
-        rungs = halving.rung_steps(tuple(spec.rungs), render.total_steps(s),
+        rungs = halving.rung_steps(tuple(spec.rungs), s.total_steps,
                                    s.early_stop_window or 10)
         names = self.cfg.study.objectives
         maximize = tuple(scores.SCORES[n].direction == "maximize" for n in names)
