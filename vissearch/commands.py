@@ -96,6 +96,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(args.csv, index=False)
     shown = ["number", "state", *df.attrs["objectives"], *df.attrs["params"], "duration_s"]
+    targets = df.attrs.get("targets", {})
+    if targets:
+        names = [k if v == k else f"{k} {v}" for k, v in targets.items()]
+        print(f"targets: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
     with pd.option_context("display.width", 200, "display.max_columns", 40,
                            "display.float_format", "{:.4g}".format):
         print(df[shown].head(args.top).to_string(index=False))

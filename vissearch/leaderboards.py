@@ -56,8 +56,17 @@ def leaderboard(
     scores = sorted(c for c in df.columns if c.startswith("score_"))
     tail = ["grid_png", "n_images", "duration_s", "seed", "error"]
     out = df[first + scores + params + tail].reset_index(drop=True)
-    out.attrs.update(objectives=objectives, params=params)
+    out.attrs.update(objectives=objectives, params=params, targets=_targets(trials.values()))
     return out
+
+
+def _targets(trials) -> dict[str, str]:
+    """Target index -> what its grid cell is labelled (a class name, or the index)."""
+    for t in trials:
+        captions = t.user_attrs.get("images", {}).get("captions")
+        if captions:
+            return dict(captions)
+    return {}
 
 
 def _objective_names(study: optuna.Study) -> list[str]:
