@@ -21,7 +21,7 @@ from vissearch.config import RenderSettings
 from vissearch.transforms import BLUR_RADIUS, gaussian_kernel
 
 # Settings that shape the computation: equal within a population.
-STRUCTURE = ("param", "size", "steps", "upscale_stages", "upscale_factor")
+STRUCTURE = ("param", "size", "steps", "upscale_stages", "upscale_factor", "early_stop_window")
 
 
 def structure(s: RenderSettings) -> tuple:

