@@ -15,7 +15,8 @@ The optimized model is zoo/efficientnet-lite0 (224 px); the judge is zoo/efficie
 Every method renders the four blog classes (seed 11) and then, with its settings unchanged, 20
 other ImageNet classes drawn with ``numpy.random.default_rng(2016)`` that no search saw, with
 seeds 11, 22 and 33. All at 224 px for the searches' 256 steps. Writes docs/imagenet_classes.md
-and grids to docs/imagenet/.
+and grids to docs/imagenet/; each method's figures are kept in
+results/imagenet_classes_figures.json so that a stopped run resumes.
 
     python experiments/imagenet_classes.py          # runs the two searches first if needed
 """
@@ -32,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from vissearch import evaluate, labels, models, runconfig, runner, scores, store  # noqa: E402
+from vissearch import evaluate, files, labels, models, runconfig, runner, scores, store  # noqa: E402
 from vissearch.config import RenderSettings, TargetSpec  # noqa: E402
 from vissearch.imageio import write_png  # noqa: E402
 from vissearch.render import render  # noqa: E402
@@ -54,6 +55,8 @@ SEARCHES = {
     "random search, blog space": "configs/imagenet_classes.yaml",
     "random search, lucid space": "configs/imagenet_classes_lucid.yaml",
 }
+# Each method's figures, kept so that a stopped run resumes at the next method.
+CACHE = ROOT / "results/imagenet_classes_figures.json"
 COLUMNS = ("transfer", "transfer_top5", "transfer_prob", "probability", "spectrum_slope")
 
 
@@ -84,16 +87,22 @@ def main() -> None:
     out = ROOT / "docs/imagenet"
     judges = {tuple(c): evaluate.Evaluator(loaded, TargetSpec(kind="class", indices=c),
                                            "zoo/efficientnet-lite2") for c in (BLOG, held)}
+    done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     rows = []
     for name, settings in methods.items():
         base = {**settings, **BASE}
-        blog = measure(loaded, judges, BLOG, RenderSettings(**{**base, "seed": SEEDS[0]}),
-                       out / f"{slug(name)}_blog.png")
-        per_seed = [measure(loaded, judges, held, RenderSettings(**{**base, "seed": seed}),
-                            out / f"{slug(name)}_held_out.png" if seed == SEEDS[0] else None)
-                    for seed in SEEDS]
-        rows.append((name, blog, per_seed))
-        print(name, "blog", fmt(blog), "held out", summary(per_seed), flush=True)
+        key = json.dumps(base, sort_keys=True)
+        if done.get(name, {}).get("settings") != key:
+            blog = measure(loaded, judges, BLOG, RenderSettings(**{**base, "seed": SEEDS[0]}),
+                           out / f"{slug(name)}_blog.png")
+            per_seed = [measure(loaded, judges, held, RenderSettings(**{**base, "seed": seed}),
+                                out / f"{slug(name)}_held_out.png" if seed == SEEDS[0] else None)
+                        for seed in SEEDS]
+            done[name] = {"settings": key, "blog": blog, "held_out": summary(per_seed)}
+            files.atomic_write(CACHE, lambda tmp: Path(tmp).write_text(json.dumps(done, indent=1)))
+        rows.append((name, done[name]["blog"], done[name]["held_out"]))
+        print(name, "blog", fmt(done[name]["blog"]), "held out", done[name]["held_out"],
+              flush=True)
     write_table(rows, found, methods, held)
 
 
@@ -147,9 +156,9 @@ def write_table(rows, found, methods, held) -> None:
         "| method | judge top-1 | judge top-5 | judge probability | model probability "
         "| spectrum slope | seconds per image |", "|---|---|---|---|---|---|---|",
     ]
-    for name, _, per_seed in rows:
-        s = summary(per_seed)
-        lines.append(f"| {name} | " + " | ".join(f"{m:.2f} ± {d:.2f}" for m, d in s.values())
+    for name, _, held_out in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{m:.2f} ± {d:.2f}"
+                                                 for m, d in held_out.values())
                      + " |")
     lines += ["", "## Grids", ""]
     for name, _, _ in rows:
