@@ -57,6 +57,8 @@ SEARCHES = {
 }
 # Each method's figures, kept so that a stopped run resumes at the next method.
 CACHE = ROOT / "results/imagenet_classes_figures.json"
+# What follows this line in docs/imagenet_classes.md is written by hand and kept on a re-run.
+BY_HAND = "<!-- written by hand below; kept when the script runs again -->"
 COLUMNS = ("transfer", "transfer_top5", "transfer_prob", "probability", "spectrum_slope")
 
 
@@ -172,7 +174,9 @@ def write_table(rows, found, methods, held) -> None:
                   f"{[round(v, 3) for v in best.values]}; settings that differ from the "
                   "defaults:", "", "```json", json.dumps(changed, indent=1, sort_keys=True),
                   "```", ""]
-    (ROOT / "docs/imagenet_classes.md").write_text("\n".join(lines))
+    doc = ROOT / "docs/imagenet_classes.md"
+    kept = doc.read_text().partition(BY_HAND)[2] if doc.exists() else ""
+    doc.write_text("\n".join(lines) + ("\n" + BY_HAND + kept if kept else "\n"))
 
 
 if __name__ == "__main__":
