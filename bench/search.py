@@ -8,7 +8,8 @@
 2. Search efficiency: the best judge transfer reached as a function of image-steps spent, plain
    random search (one trial at a time, no halving, 50 trials) against population + successive
    halving on the same config, three study seeds. A pruned trial counts the image-steps it ran;
-   only completed trials can be the best. Writes docs/search_efficiency.png.
+   only completed trials can be the best. Writes docs/search_efficiency.png. Each arm's wall
+   time gives trials per hour, study overhead and judging included.
 3. Memory: peak resident memory of one ``auto`` population per workload, in a fresh process.
 
     pip install -e ".[bench]"; python bench/search.py [--part 1 2 3] [--reps 2]
@@ -82,8 +83,14 @@ def throughput(cfg: runconfig.RunConfig, label: str, k: int, reps: int) -> dict:
 
 
 def search_curve(cfg: runconfig.RunConfig) -> list[tuple[int, float]]:
-    """(image-steps spent so far, best completed transfer so far) after each trial."""
+    """(image-steps spent so far, best completed transfer so far) after each trial.
+
+    Also prints the study's wall time and trials per hour (judging and records included)."""
+    start = time.perf_counter()
     study = runner.run(cfg, progress=False)
+    seconds = time.perf_counter() - start
+    print(f"  {cfg.study.name}: {cfg.study.n_trials} trials in {seconds:.0f} s, "
+          f"{3600 * cfg.study.n_trials / seconds:.0f} trials/hour", flush=True)
     n = len(cfg.target.indices)
     spent, best, out = 0, -np.inf, []
     for t in sorted(study.get_trials(), key=lambda t: t.number):
@@ -149,29 +156,37 @@ def plot(curves: dict) -> None:
 def memory() -> None:
     for label, source in (("quickstart", str(QUICKSTART)), ("VGG16 block3 64 px", VGG_BLOCK3),
                           ("imagenet_classes", str(ROOT / "configs/imagenet_classes.yaml"))):
-        code = (f"import resource, json; from bench.search import peak; "
+        code = (f"import json; from bench.search import peak; "
                 f"print(json.dumps(peak({source!r})))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              cwd=ROOT, check=True).stdout.strip().splitlines()[-1]
         print(f"{label}: {out}")
 
 
+def high_water_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: Linux carries that over
+    from the parent across fork and exec, so a fresh child would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def peak(source) -> dict:
     """Run one ``auto`` population of ``source`` for 10 steps; the process's peak memory."""
-    import resource
-
     cfg = runconfig.load(source) if isinstance(source, str) else runconfig.from_mapping(source)
     loaded = models.load_for(cfg.model, cfg.target)
     auto = cfg.study.model_copy(update={"population": "auto"})
     k = budget.population(runconfig.RunConfig(**{**cfg.__dict__, "study": auto}), loaded)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = high_water_mb()
     settings = [s.model_copy(update={"steps": 10}) for s in drawn(cfg, k)]
     render_population(loaded, cfg.target, [Member(s) for s in settings])
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = high_water_mb()
     return {"population": k, "images": k * len(cfg.target.indices),
             "estimate_MB_per_image": round(budget.bytes_per_image(
                 loaded, cfg.target, settings[0].size) / 2**20, 1),
-            "peak_MB_before": round(before), "peak_MB_after": round(after)}
+            "peak_MB_before": round(before), "peak_MB_after": round(after),
+            "measured_MB_per_image": round((after - before) / (k * len(cfg.target.indices)), 1)}
 
 
 def main() -> None:
