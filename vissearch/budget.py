@@ -5,10 +5,10 @@ from the traced graph of the target's objective (the float tensors of a batch of
 of a batch of one, so the weights cancel), divided by the trial's targets, at most
 :data:`MAX_POPULATION` trials.
 
-The estimate is rough: on 2 CPU cores the peak resident memory grew by 3.7 MB per image on
-zoo/shapes at 64 px (estimate 1.6 MB), 35 MB on EfficientNet-Lite0 at 224 px (estimate 102 MB)
-and 4.9 MB on VGG16 up to block3_conv1 at 64 px (estimate 10 MB): TensorFlow frees or fuses
-much of what the graph holds. docs/bench.md has the peak memory of ``auto`` populations.
+The estimate is rough: on 2 CPU cores the peak resident memory of an ``auto`` population grew
+by 2.3 MB per image on zoo/shapes at 64 px (estimate 1.6 MB), 48 MB on EfficientNet-Lite0 at
+224 px (estimate 102 MB) and 5.4 MB on VGG16 up to block3_conv1 at 64 px (estimate 10 MB):
+TensorFlow frees or fuses much of what the graph holds (bench/search.py, docs/bench.md).
 """
 
 from __future__ import annotations

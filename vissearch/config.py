@@ -266,7 +266,7 @@ class StudySpec(_Frozen):
     pruner: Literal["none", "median", "hyperband"] = "none"
     objective: str | list[str] = "activation"
     population: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
-        "auto", description="trials rendered together in one batch; auto fills a memory budget")
+        1, description="trials rendered together in one batch; auto fills a memory budget")
     halving: HalvingSpec | None = None
     results: str = "results"
 
