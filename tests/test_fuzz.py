@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -19,7 +20,8 @@ import yaml
 from vissearch import models, runconfig, runner, store
 from vissearch.errors import UserError
 
-SPACE = "searchspace/tence2016.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+SPACE = str(ROOT / "searchspace/tence2016.yaml")
 
 
 def bases(tmp) -> list[dict]:
@@ -41,7 +43,7 @@ def bases(tmp) -> list[dict]:
          "model": {"name": "zoo/shapes"},
          "target": {"kind": "class", "indices": ["circle", "ring"]},
          "render": {"size": 32, "steps": 20},
-         "search": {"include": "searchspace/lucid.yaml", "tv": None}},
+         "search": {"include": str(ROOT / "searchspace/lucid.yaml"), "tv": None}},
     ]
 
 
@@ -177,7 +179,7 @@ def check_one(cfg_file, seed: int, budget: float = 2.0) -> str:
 
 
 def fuzz(n: int, tmp, monkeypatch) -> dict:
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    monkeypatch.chdir(tmp)  # a mutated relative results folder lands here, not in the checkout
     (tmp / "a-file").write_text("not a folder")
     (tmp / "not-a-db.db").write_text("not a database")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
