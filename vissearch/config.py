@@ -26,6 +26,7 @@ from vissearch.files import check_path
 MAX_INT = 2**31 - 1  # counts and seeds fit a 32-bit integer
 MAX_TARGETS = 65_536  # indices of one target: more classes or channels than a model has
 MAX_NAME = 100  # characters of a study name (it names a file and a folder)
+NAMED_WEIGHTS = ("imagenet", "hed", "none")  # model.weights that are not a file
 
 
 class _Frozen(BaseModel):
@@ -163,7 +164,7 @@ class ModelSpec(_Frozen):
             raise ValueError("give exactly one of model.name or model.path")
         if self.path:
             check_path(self.path, "model.path")
-        if self.weights not in ("imagenet", "hed", "none"):
+        if self.weights not in NAMED_WEIGHTS:
             check_path(self.weights, "model.weights")
         for key, value in (("model.name", self.name), ("model.judge", self.judge)):
             if value is not None and (len(value) > 200 or not value.isprintable()):
@@ -254,6 +255,12 @@ class HalvingSpec(_Frozen):
 STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
 
 
+def is_database(url: str) -> bool:
+    """Whether ``url`` names an SQLAlchemy database Optuna can keep a study in
+    (``postgresql+psycopg://`` counts as postgresql)."""
+    return "://" in url and url.split("://", 1)[0].split("+")[0] in STORAGE_SCHEMES
+
+
 class StudySpec(_Frozen):
     """The Optuna study: where it lives and how it samples."""
 
@@ -296,7 +303,7 @@ class StudySpec(_Frozen):
         if len(v) > 4096 or "\0" in v or not v.isprintable():
             raise ValueError(f"study.storage {shorten(v)} is not a storage URL")
         scheme = v.split("://", 1)[0] if "://" in v else ""
-        if scheme.split("+")[0] not in STORAGE_SCHEMES:
+        if not is_database(v):
             raise ValueError(f"study.storage {shorten(v)}: use sqlite:///PATH.db, "
                              "postgresql://USER@HOST/DB or mysql://USER@HOST/DB")
         if scheme == "sqlite":

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from vissearch import labels, scores, searchspace, yamlfile, zoo
 from vissearch.config import (
+    NAMED_WEIGHTS,
     ModelSpec,
     RenderSettings,
     StudySpec,
@@ -100,7 +101,7 @@ def _check_objectives(sections: RunSections, where: str) -> None:
 def _check_model(model: ModelSpec, where: str) -> None:
     if model.path and not Path(model.path).is_file():
         raise UserError(f"{where}: model.path {shorten(model.path)}: no such file")
-    if model.weights not in ("imagenet", "hed", "none") and not Path(model.weights).is_file():
+    if model.weights not in NAMED_WEIGHTS and not Path(model.weights).is_file():
         raise UserError(f"{where}: model.weights {shorten(model.weights)}: no such file; "
                         "valid: imagenet, hed, none or a path")
     if model.name and model.name.startswith("zoo/") and model.name not in zoo.NAMES:

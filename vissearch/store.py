@@ -17,7 +17,7 @@ from typing import BinaryIO
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from vissearch.config import StudySpec
+from vissearch.config import StudySpec, is_database
 from vissearch.errors import UserError
 from vissearch.files import atomic_write
 
@@ -36,7 +36,7 @@ def quiet_experimental():
 def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     """An RDB storage (SQLite, PostgreSQL, MySQL) with heartbeats, so a trial whose worker was
     killed is marked FAIL and its settings run again; other URLs pass through to Optuna."""
-    if not url.startswith(("sqlite:", "postgresql", "mysql")):
+    if not is_database(url):
         return url
     if url.startswith("sqlite:///"):
         _make_folder(Path(url.removeprefix("sqlite:///")).parent, "study.storage")
