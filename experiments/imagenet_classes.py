@@ -18,11 +18,13 @@ seeds 11, 22 and 33. All at 224 px for the searches' 256 steps. Writes docs/imag
 and grids to docs/imagenet/; each method's figures are kept in
 results/imagenet_classes_figures.json so that a stopped run resumes.
 
-    python experiments/imagenet_classes.py          # runs the two searches first if needed
+    python experiments/imagenet_classes.py          # runs the searches first if needed
+    python experiments/imagenet_classes.py --methods readable "#27"   # only these methods
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -50,16 +52,27 @@ METHODS = {
                                 median_every=4, init="gaussian", keep="plain"),
     "lucid-style": dict(param="fourier", decorrelate=True, optimizer="adam", lr=0.05,
                         normalize_grad=False, clip=False, jitter=8, scale=0.1, rotate=5.0),
+    # the best trial of the first lucid-space search (2026-11-23), kept as settings so that it
+    # can be judged again without its study
+    "lucid-space search best (#27)": dict(
+        param="fourier", optimizer="adam", lr=0.0533753903869148, normalize_grad=False,
+        clip=False, fourier_decay=1.241113980367214, jitter=5, scale=0.16557046804633774,
+        rotate=8.340314827138759),
 }
 SEARCHES = {
     "random search, blog space": "configs/imagenet_classes.yaml",
     "random search, lucid space": "configs/imagenet_classes_lucid.yaml",
+    "random search, readable space": "configs/imagenet_classes_readable.yaml",
 }
+# Figures measured by an older judge are measured again (4 crops before issue 16; now the whole
+# image and 8 crops).
+JUDGE_VERSION = 2
 # Each method's figures, kept so that a stopped run resumes at the next method.
 CACHE = ROOT / "results/imagenet_classes_figures.json"
 # What follows this line in docs/imagenet_classes.md is written by hand and kept on a re-run.
 BY_HAND = "<!-- written by hand below; kept when the script runs again -->"
-COLUMNS = ("transfer", "transfer_top5", "transfer_prob", "probability", "spectrum_slope")
+COLUMNS = ("transfer_whole", "transfer_crops", "transfer", "transfer_top5", "probability",
+           "edge_energy", "readability")
 
 
 def held_out_classes() -> list[int]:
@@ -69,10 +82,12 @@ def held_out_classes() -> list[int]:
     return sorted(int(i) for i in rng.choice(pool, N_HELD_OUT, replace=False))
 
 
-def searched() -> tuple[dict, dict]:
-    """Run (or resume) both searches; the best trial's settings of each, and its record."""
+def searched(chosen) -> tuple[dict, dict]:
+    """Run (or resume) the chosen searches; the best trial's settings of each, and its record."""
     methods, found = {}, {}
     for label, path in SEARCHES.items():
+        if not chosen(label):
+            continue
         cfg = runconfig.load(str(ROOT / path))
         best = store.find_trial(runner.run(cfg), "best")
         name = f"{label}, best of {cfg.study.n_trials}"
@@ -82,18 +97,25 @@ def searched() -> tuple[dict, dict]:
 
 
 def main() -> None:
-    found_methods, found = searched()
-    methods = {**METHODS, **found_methods}
+    ap = argparse.ArgumentParser(description="ImageNet classes: do searched settings carry over?")
+    ap.add_argument("--methods", nargs="*", default=None,
+                    help="measure only the methods whose names contain one of these words")
+    args = ap.parse_args()
+
+    def chosen(name: str) -> bool:
+        return args.methods is None or any(w in name for w in args.methods)
+
+    found_methods, found = searched(chosen)
+    methods = {k: v for k, v in {**METHODS, **found_methods}.items() if chosen(k)}
     loaded = models.load(runconfig.load(str(ROOT / SEARCHES["random search, blog space"])).model)
     held = held_out_classes()
     out = ROOT / "docs/imagenet"
     judges = {tuple(c): evaluate.Evaluator(loaded, TargetSpec(kind="class", indices=c),
                                            "zoo/efficientnet-lite2") for c in (BLOG, held)}
     done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    rows = []
     for name, settings in methods.items():
         base = {**settings, **BASE}
-        key = json.dumps(base, sort_keys=True)
+        key = json.dumps({**base, "judge_version": JUDGE_VERSION}, sort_keys=True)
         if done.get(name, {}).get("settings") != key:
             blog = measure(loaded, judges, BLOG, RenderSettings(**{**base, "seed": SEEDS[0]}),
                            out / f"{slug(name)}_blog.png")
@@ -102,9 +124,11 @@ def main() -> None:
                         for seed in SEEDS]
             done[name] = {"settings": key, "blog": blog, "held_out": summary(per_seed)}
             files.atomic_write(CACHE, lambda tmp: Path(tmp).write_text(json.dumps(done, indent=1)))
-        rows.append((name, done[name]["blog"], done[name]["held_out"]))
         print(name, "blog", fmt(done[name]["blog"]), "held out", done[name]["held_out"],
               flush=True)
+    version = f'"judge_version": {JUDGE_VERSION}'
+    rows = [(name, d["blog"], d["held_out"]) for name, d in done.items() if version in
+            d["settings"]]
     write_table(rows, found, methods, held)
 
 
@@ -134,32 +158,41 @@ def summary(per_seed: list[dict]) -> dict:
             for k in keys}
 
 
+HEAD = ("top-1 whole", "top-1 crops", "transfer", "top-5", "model probability", "edge energy",
+        "readability")
+
+
+def _cell(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
 def write_table(rows, found, methods, held) -> None:
     names = labels.imagenet()
     lines = [
         "# ImageNet classes offline: do settings searched on four classes carry over?", "",
         "Optimized model: `zoo/efficientnet-lite0` (224 px). Judge: `zoo/efficientnet-lite2` "
-        "(260 px), an independent ImageNet model never optimized against: top-1 and top-5 "
-        "accuracy and mean probability of the class under 4 random 85% crops per image, "
-        "resized to 260 px. Model probability = Lite0's own softmax. Spectrum slope: natural "
-        "images ≈ −2, white noise ≈ 0. All methods at 224 px for 256 steps. Produced by "
+        "(260 px), an independent ImageNet model never optimized against: top-1 on the whole "
+        "image resized to 260 px, top-1 over 8 random 85% crops resized to 260 px, `transfer` "
+        "the mean of the two, top-5 likewise. Model probability = Lite0's own softmax. Edge "
+        "energy: natural photos 26-106 (vissearch/readability.py); readability: minus the "
+        "distance outside the photos' bands of the four readability measures (0: inside all). "
+        "All methods at 224 px for 256 steps. Produced by "
         "`python experiments/imagenet_classes.py` on 2 CPU cores.", "",
         "## The four blog classes (seed 11)", "",
-        "| method | judge top-1 | judge top-5 | judge probability | model probability "
-        "| spectrum slope |", "|---|---|---|---|---|---|",
+        "| method | " + " | ".join(HEAD) + " |", "|---" * (len(HEAD) + 1) + "|",
     ]
     for name, blog, _ in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{blog[k]:.2f}" for k in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(blog[k]) for k in COLUMNS) + " |")
     lines += [
         "", f"## 20 held-out classes, seeds {', '.join(map(str, SEEDS))}", "",
         f"Classes (drawn with `numpy.random.default_rng({CLASS_SEED})` from the 996 that are "
         "not the blog's): " + ", ".join(f"{i} {names[i]}" for i in held) + ".", "",
         "Mean ± standard deviation over the three seeds.", "",
-        "| method | judge top-1 | judge top-5 | judge probability | model probability "
-        "| spectrum slope | seconds per image |", "|---|---|---|---|---|---|---|",
+        "| method | " + " | ".join(HEAD) + " | seconds per image |",
+        "|---" * (len(HEAD) + 2) + "|",
     ]
     for name, _, held_out in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{m:.2f} ± {d:.2f}"
+        lines.append(f"| {name} | " + " | ".join(f"{_cell(m)} ± {_cell(d)}"
                                                  for m, d in held_out.values())
                      + " |")
     lines += ["", "## Grids", ""]

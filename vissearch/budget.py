@@ -2,7 +2,8 @@
 
 ``auto`` fills a memory budget: :data:`MEMORY_BUDGET` bytes of forward activations, estimated
 from the traced graph of the target's objective (the float tensors of a batch of two less those
-of a batch of one, so the weights cancel), divided by the trial's targets, at most
+of a batch of one, so the weights cancel), divided by the trial's targets and the crops the
+model sees of each, at most
 :data:`MAX_POPULATION` trials.
 
 The estimate is rough: on 2 CPU cores the peak resident memory of an ``auto`` population grew
@@ -32,7 +33,8 @@ def population(cfg: RunConfig, loaded: LoadedModel) -> int:
     if size != "auto":
         return int(size)
     side = int(cfg.fixed.get("size", 128))
-    per_trial = len(cfg.target.indices) * bytes_per_image(loaded, cfg.target, side)
+    views = max(1, int(cfg.fixed.get("crops", 0)))  # the model sees each crop
+    per_trial = len(cfg.target.indices) * views * bytes_per_image(loaded, cfg.target, side)
     return max(1, min(MAX_POPULATION, int(MEMORY_BUDGET // per_trial)))
 
 

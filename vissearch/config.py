@@ -41,13 +41,25 @@ class RenderSettings(_Frozen):
     steps: int = Field(200, ge=1, le=100_000,
                        description="ascent steps in all (split over upscaling stages)")
     seed: int = Field(0, ge=0, le=MAX_INT)
-    param: Literal["pixel", "fourier"] = "pixel"
+    param: Literal["pixel", "fourier", "maco"] = "pixel"
     init: Literal["uniform", "gaussian", "gray", "image"] = "uniform"
     init_scale: float = Field(10.0, ge=0, le=1000,
                               description="pixel units: uniform +-scale, gaussian std")
     init_image: str | None = None
     decorrelate: bool = True
     fourier_decay: float = Field(1.0, ge=0, le=10, description="spectrum scale 1/f^decay")
+    maco_spectrum: Literal["natural", "power"] = Field(
+        "natural", description="maco: the fixed magnitude, of natural photos or 1/f^maco_alpha")
+    maco_alpha: float = Field(1.0, ge=0, le=4, description="maco_spectrum power: 1/f^alpha")
+    contrast: float = Field(1.0, gt=0, le=10,
+                            description="maco: std of the image before the sigmoid")
+    canvas: int = Field(0, ge=0, le=4096,
+                        description="side of the optimized image; 0: size. The model sees "
+                                    "it resized (or its crops) at size")
+    crops: int = Field(0, ge=0, le=64,
+                       description="random crops the model sees per image and step; 0: none")
+    crop_min: float = Field(0.5, gt=0, le=1, description="smallest crop side, share of canvas")
+    crop_max: float = Field(1.0, gt=0, le=1, description="largest crop side, share of canvas")
     # update
     optimizer: Literal["sgd", "nesterov", "rmsprop", "adam"] = "sgd"
     lr: float = Field(1.0, gt=0, le=1e9)
@@ -110,7 +122,13 @@ class RenderSettings(_Frozen):
         if self.keep == "plain" and self.plain_steps >= self.steps:
             raise ValueError(f"plain_steps {self.plain_steps} must be fewer than steps "
                              f"{self.steps}")
-        if self.param == "fourier":
+        if self.crop_min > self.crop_max:
+            raise ValueError(f"crop_min {self.crop_min} is above crop_max {self.crop_max}")
+        if self.canvas and self.canvas < 8:
+            raise ValueError(f"canvas {self.canvas} is under 8 px; 0 means the size")
+        if self.canvas and self.upscale_stages:
+            raise ValueError("canvas and upscale_stages do not combine; set one of them to 0")
+        if self.param != "pixel":
             pixel_only = {
                 "blur_sigma": self.blur_sigma, "median_size": self.median_size,
                 "decay": self.decay, "norm_pct": self.norm_pct,
@@ -119,7 +137,8 @@ class RenderSettings(_Frozen):
             on = [k for k, v in pixel_only.items() if v]
             if on:
                 raise ValueError(
-                    f"{', '.join(on)} act on the pixel image; with param: fourier set them to 0"
+                    f"{', '.join(on)} act on the pixel image; with param: {self.param} set "
+                    "them to 0"
                 )
         return self
 
@@ -132,7 +151,7 @@ class RenderSettings(_Frozen):
         """
         k = self.upscale_stages
         if not k:
-            return [(self.size, self.steps)]
+            return [(self.image_side, self.steps)]
         if self.steps < k:
             raise ValueError(f"steps {self.steps} is fewer than upscale_stages {k}")
         per, extra = divmod(self.steps, k)
@@ -141,6 +160,11 @@ class RenderSettings(_Frozen):
             raise ValueError(f"upscale_stages {k} with factor {self.upscale_factor} starts at "
                              f"{sizes[0]} px (at least 8); use fewer stages or a smaller factor")
         return [(sz, per + (extra if i == k - 1 else 0)) for i, sz in enumerate(sizes)]
+
+    @property
+    def image_side(self) -> int:
+        """The side of the optimized image (and the PNG): the canvas, or the size."""
+        return self.canvas or self.size
 
     @property
     def total_steps(self) -> int:

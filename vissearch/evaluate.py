@@ -6,9 +6,11 @@ once per study and answers their questions about a render with NumPy arrays:
 
 - the optimized model's softmax (``probability``; high values on unreadable images are the
   "fooling" effect);
-- the judge's softmax on random crops of each image, resized to the judge's own resolution
-  (``transfer``, ``transfer_top5``, ``transfer_prob``): a second, independent model that was
-  never optimized against tells whether the image carries the class (Fel et al. 2023);
+- the judge's softmax on each whole image and on random crops of it, resized to the judge's own
+  resolution (``transfer``, ``transfer_whole``, ``transfer_crops``, ``transfer_top5``,
+  ``transfer_prob``): a second, independent model that was never optimized against tells
+  whether the image carries the class (Fel et al. 2023), seen whole as a person sees it and in
+  parts;
 - the target's activation under held-out random shift and scale (``robustness``);
 - the best activation any real example reaches (``activation_norm``, zoo/shapes only, whose
   data the project generates).
@@ -28,8 +30,9 @@ from vissearch.config import ModelSpec, TargetSpec
 from vissearch.loaded import LoadedModel
 from vissearch.render import RenderResult
 
-CROPS = 4  # random crops per image for transfer
+CROPS = 8  # random crops per image for transfer, beside the whole image
 CROP = 0.85  # crop side as a share of the image side
+JUDGE_BATCH = 32  # judge views per forward pass (bounds its memory on large populations)
 JITTERS = 4  # held-out transforms per image for robustness
 
 
@@ -66,9 +69,15 @@ class Evaluator:
             return self._memo[1]  # transfer, top-5 and probability share one judge pass
         pixels = np.clip(result.pixels(), 0, 255).astype(np.float32)
         side = self.judge.native_size or pixels.shape[1]
+        whole = tf.image.resize(pixels, [side, side], method="bilinear", antialias=True)
         crops = random_crops(pixels, CROPS, CROP, self.seed, side)  # [B * CROPS, side, side, 3]
-        logits = self.judge_scores(self.judge.preprocess.to_input(crops), training=False)
-        probs = tf.nn.softmax(logits).numpy().reshape(len(pixels), CROPS, -1)
+        views = np.concatenate([whole.numpy()[:, None], crops.reshape(len(pixels), CROPS,
+                                                                      side, side, 3)], axis=1)
+        views = views.reshape(-1, side, side, 3)  # image by image: whole, then its crops
+        inputs = self.judge.preprocess.to_input(views)
+        logits = np.concatenate([self.judge_scores(inputs[i:i + JUDGE_BATCH], training=False)
+                                 for i in range(0, len(inputs), JUDGE_BATCH)])
+        probs = tf.nn.softmax(logits).numpy().reshape(len(pixels), 1 + CROPS, -1)
         self._memo = (result, probs)
         return probs
 

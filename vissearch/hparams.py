@@ -21,7 +21,8 @@ from vissearch.config import RenderSettings
 from vissearch.transforms import BLUR_RADIUS, gaussian_kernel
 
 # Settings that shape the computation: equal within a population.
-STRUCTURE = ("param", "size", "steps", "upscale_stages", "upscale_factor", "early_stop_window")
+STRUCTURE = ("param", "size", "canvas", "crops", "steps", "upscale_stages", "upscale_factor",
+             "early_stop_window")
 
 
 def structure(s: RenderSettings) -> tuple:
@@ -29,7 +30,7 @@ def structure(s: RenderSettings) -> tuple:
     return tuple(getattr(s, name) for name in STRUCTURE)
 
 
-START, TRANSFORMS = 0, 1  # the random streams of an image
+START, TRANSFORMS, CROPS = 0, 1, 2  # the random streams of an image
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Row:
 
 def image_rng(seed: int, position: int, stream: int) -> np.random.Generator:
     """A generator of the image at ``position`` among the targets of the trial with ``seed``:
-    stream :data:`START` draws its first image, :data:`TRANSFORMS` its random transforms."""
+    stream :data:`START` draws its first image, :data:`TRANSFORMS` its random transforms,
+    :data:`CROPS` its random crops."""
     return np.random.default_rng([seed, position, stream])
 
 
@@ -85,6 +87,8 @@ def pack(rows: list[Row], total: int) -> dict[str, np.ndarray]:
         "plain_from": col(lambda s: total - s.plain_steps if s.keep == "plain" else total,
                           np.int32),
         "decorrelate": col(lambda s: s.decorrelate, bool),
+        "contrast": col(lambda s: s.contrast),
+        "crop_min": col(lambda s: s.crop_min), "crop_max": col(lambda s: s.crop_max),
     }
 
 
@@ -111,4 +115,14 @@ def uniforms(rows: list[Row], total: int) -> np.ndarray:
     for i, r in enumerate(rows):
         rng = image_rng(r.settings.seed, r.position, TRANSFORMS)
         out[i] = rng.random((total, 4), dtype=np.float32)
+    return out
+
+
+def crop_uniforms(rows: list[Row], total: int, crops: int) -> np.ndarray:
+    """``[B, total, crops, 3]`` uniforms in [0, 1) per image, step and crop: the crop's side
+    and its two offsets (empty when ``crops`` is 0)."""
+    out = np.empty((len(rows), total, crops, 3), np.float32)
+    for i, r in enumerate(rows):
+        rng = image_rng(r.settings.seed, r.position, CROPS)
+        out[i] = rng.random((total, crops, 3), dtype=np.float32)
     return out

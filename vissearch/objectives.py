@@ -35,12 +35,26 @@ class Batch:
         indices: ``[B]`` the target index of each image.
         settings: per-image setting tensors by name (``tv``, ...).
         preprocess: the model's input convention.
+        crops: views of each image in ``seen`` (``[B * crops, ...]``, image by image); a
+            target's value is the mean over an image's views.
     """
 
-    def __init__(self, images, seen, indices, settings: dict[str, Any], preprocess: Preprocess):
+    def __init__(self, images, seen, indices, settings: dict[str, Any], preprocess: Preprocess,
+                 crops: int = 1):
         self.images, self.seen, self.indices = images, seen, indices
-        self.settings, self.preprocess = settings, preprocess
+        self.settings, self.preprocess, self.crops = settings, preprocess, crops
         self._features: dict[int, tf.Tensor] = {}
+
+    @property
+    def seen_indices(self) -> tf.Tensor:
+        """The target index of each view in ``seen``."""
+        return self.indices if self.crops == 1 else tf.repeat(self.indices, self.crops)
+
+    def per_image(self, values: tf.Tensor) -> tf.Tensor:
+        """``[B * crops]`` values of the views => ``[B]``, the mean over each image's views."""
+        if self.crops == 1:
+            return values
+        return tf.reduce_mean(tf.reshape(values, [-1, self.crops]), axis=1)
 
     def features(self, model: keras.Model) -> tf.Tensor:
         """``model(seen)``, computed once per batch however many terms ask for it."""
@@ -106,7 +120,8 @@ def total_variation() -> Objective:
 def target(loaded: LoadedModel, spec: TargetSpec) -> Objective:
     """The target's activation: check it against the model, return its per-image objective."""
     features, pick, description = _parts(loaded, spec)
-    return Objective(lambda b: pick(b.features(features), b.indices), description)
+    return Objective(lambda b: b.per_image(pick(b.features(features), b.seen_indices)),
+                     description)
 
 
 def every_target(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor], tf.Tensor]:

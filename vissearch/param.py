@@ -5,7 +5,9 @@ RGB pixel image itself (0..255 scale), as the Keras example and the blog do with
 learning rates keep their meaning on every model whatever its input scaling, and the in-place
 pixel regularizers (:mod:`vissearch.regularizers`) act on it. ``fourier`` optimizes a spectrum
 scaled by 1/f whose colours are decorrelated and squashed into the valid range by a sigmoid
-(Olah et al. 2017, "Feature Visualization"); nothing acts on it in place.
+(Olah et al. 2017, "Feature Visualization"); ``maco`` optimizes only the phase of a spectrum
+whose magnitude is fixed at natural images' (Fel et al. 2023). Nothing acts on these two in
+place.
 
 :data:`PARAMS` and :data:`INITS` are the registries the config's ``param`` and ``init`` name.
 """
@@ -18,17 +20,12 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
+from vissearch import spectrum
 from vissearch.config import RenderSettings
 from vissearch.errors import UserError
 from vissearch.hparams import START, Row, image_rng
 from vissearch.imageio import Preprocess, read_png
-
-# Square root of the ImageNet colour covariance (RGB), as in Olah et al.: its columns decorrelate
-# the three channels so that each spectrum coefficient moves a natural colour direction.
-COLOR_SQRT = np.array(
-    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
-)
-COLOR_SQRT_NORMALIZED = COLOR_SQRT / np.max(np.linalg.norm(COLOR_SQRT, axis=0))
+from vissearch.spectrum import COLOR_SQRT_NORMALIZED
 
 
 class Param(Protocol):
@@ -131,4 +128,48 @@ class FourierParam:
         raise UserError("progressive upscaling works on the pixel parameterization only")
 
 
-PARAMS: dict[str, Param] = {"pixel": PixelParam(), "fourier": FourierParam()}
+class MacoParam:
+    """MaCo (Fel et al. 2023): a learned phase under a fixed magnitude spectrum
+    (:mod:`vissearch.spectrum`), standardized, colours decorrelated, sigmoid into 0..255.
+
+    The variable is the phase ``[B, 3, H, W//2+1]``. As in the paper the phase and the image
+    are standardized per image, so the magnitude fixes the image's spectrum up to ``contrast``,
+    the image's standard deviation before the sigmoid.
+    """
+
+    in_place = False
+
+    def start(self, rows: list[Row], side: int, pre: Preprocess) -> np.ndarray:
+        shape = (3, side, side // 2 + 1)
+        return np.stack([image_rng(r.settings.seed, r.position, START).normal(0.0, 1.0, shape)
+                         for r in rows]).astype(np.float32)
+
+    def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
+        mags = [spectrum.magnitude(side, r.settings.maco_spectrum, r.settings.maco_alpha)
+                for r in rows]
+        return {"maco_magnitude": np.stack(mags)}
+
+    def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
+        side = tf.shape(x)[2]
+        phase = _standardized(x)
+        mag = hp["maco_magnitude"]
+        spectrum_ = tf.complex(tf.cos(phase) * mag, tf.sin(phase) * mag)
+        img = tf.transpose(tf.signal.irfft2d(spectrum_, fft_length=[side, side]), [0, 2, 3, 1])
+        img = _standardized(img) * hp["contrast"][:, None, None, None]
+        mixed = tf.tensordot(img, tf.constant(COLOR_SQRT_NORMALIZED.T), axes=1)
+        img = tf.where(hp["decorrelate"][:, None, None, None], mixed, img)
+        return pre.to_input(tf.sigmoid(img) * 255.0)
+
+    def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:
+        raise UserError("progressive upscaling works on the pixel parameterization only")
+
+
+def _standardized(x: tf.Tensor) -> tf.Tensor:
+    """Each image (the first axis) less its mean, over its standard deviation."""
+    axes = list(range(1, len(x.shape)))
+    mean, var = tf.nn.moments(x, axes=axes, keepdims=True)
+    return (x - mean) / (tf.sqrt(var) + 1e-5)
+
+
+PARAMS: dict[str, Param] = {"pixel": PixelParam(), "fourier": FourierParam(),
+                            "maco": MacoParam()}

@@ -198,9 +198,10 @@ class _Population:
         self.stops = {m.stop_at for m in members if m.stop_at is not None}
         self.window = s.early_stop_window or 10
         self.param = PARAMS[s.param]
-        self.step, self.activation = step.get(loaded, target, s.param, self.total)
+        self.step, self.activation = step.get(loaded, target, s)
         self.hp = hparams.pack(rows, self.total)
         self.hp["uniforms"] = hparams.uniforms(rows, self.total)
+        self.hp["crop_uniforms"] = hparams.crop_uniforms(rows, self.total, s.crops)
 
     def run(self) -> list[RenderResult]:
         x = tf.constant(self.param.start(self.rows, self.plan[0][0], self.loaded.preprocess))

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from vissearch import readability
+
 NAN = float("nan")
 
 
@@ -27,7 +29,8 @@ class Models(Protocol):
         """The optimized model's softmax ``[B, classes]`` on the images (class targets)."""
 
     def judge_probs(self, result) -> np.ndarray | None:
-        """The judge's softmax ``[B, crops, classes]`` on random crops of each image."""
+        """The judge's softmax ``[B, 1 + crops, classes]`` on each whole image (first) and on
+        random crops of it."""
 
     def moved_activations(self, result) -> np.ndarray:
         """``[B]`` the target's activation averaged over held-out random shifts and scales."""
@@ -119,6 +122,32 @@ spectrum_slope = _mean_over_images(spectrum_slope_of)
 high_frequency = _mean_over_images(high_frequency_share_of)
 
 
+def _readability_of(measure: str) -> Callable[..., float]:
+    def score(result) -> float:
+        values = [readability.MEASURES[measure](p) for p in _alive_pixels(result)]
+        return float(np.nanmean(values)) if values else NAN
+
+    lo, hi = readability.BANDS[measure]
+    score.__doc__ = f"Mean {measure} of the images; natural photos {lo:g}..{hi:g}."
+    return score
+
+
+def _alive_pixels(result) -> list[np.ndarray]:
+    pixels = np.clip(result.pixels(), 0, 255)
+    return [p for p, ok in zip(pixels, _alive(result), strict=True) if ok]
+
+
+def readability_score(result) -> float:
+    """Minus the mean distance of the images outside the natural photos' bands (0 is best)."""
+    values = [readability.penalty(p) for p in _alive_pixels(result)]
+    return -float(np.mean(values)) if values else NAN
+
+
+def readable_transfer(result, models: Models) -> float:
+    """The judge's transfer less the images' mean distance outside the natural bands."""
+    return transfer(result, models) + readability_score(result)
+
+
 def naturalness(result) -> float:
     """How close the spectrum slope is to natural images' -2: ``-|slope + 2|`` (0 is best)."""
     return -abs(spectrum_slope(result) + 2.0)
@@ -158,22 +187,34 @@ def _judge_rank(result, models: Models) -> tuple[np.ndarray, np.ndarray] | None:
     return (probs > p[..., None]).sum(axis=-1), p
 
 
-def _transfer_at(k: int) -> Callable:
+def _whole_and_crops(values: np.ndarray, part: str) -> np.ndarray:
+    """``[B]`` from per-view values ``[B, 1 + crops]``: the whole image's, the crops' mean, or
+    (``both``) the mean of those two, so the whole image weighs as much as all its crops."""
+    whole, crops = values[:, 0], values[:, 1:].mean(axis=1)
+    return {"whole": whole, "crops": crops, "both": (whole + crops) / 2}[part]
+
+
+def _transfer_at(k: int, part: str = "both") -> Callable:
     def score(result, models: Models) -> float:
         judged = _judge_rank(result, models)
-        return NAN if judged is None else _alive_mean((judged[0] < k).mean(axis=1), result)
+        if judged is None:
+            return NAN
+        return _alive_mean(_whole_and_crops((judged[0] < k).astype(float), part), result)
 
-    score.__doc__ = f"The judge's top-{k} accuracy over the random crops of each image."
+    seen = {"both": "the mean of the whole image's and its random crops'",
+            "whole": "on the whole image", "crops": "over the random crops of each image"}
+    score.__doc__ = f"The judge's top-{k} accuracy: {seen[part]}."
     return score
 
 
 transfer, transfer_top5 = _transfer_at(1), _transfer_at(5)
+transfer_whole, transfer_crops = _transfer_at(1, "whole"), _transfer_at(1, "crops")
 
 
 def transfer_prob(result, models: Models) -> float:
-    """The judge's mean probability of the target over the random crops."""
+    """The judge's probability of the target: the mean of the whole image's and the crops'."""
     judged = _judge_rank(result, models)
-    return NAN if judged is None else _alive_mean(judged[1].mean(axis=1), result)
+    return NAN if judged is None else _alive_mean(_whole_and_crops(judged[1], "both"), result)
 
 
 def _ratio(values: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -200,16 +241,34 @@ SCORES: dict[str, Score] = {
     "probability": Score(probability, "maximize",
                          "the model's softmax probability of the target class", True, "class"),
     "transfer": Score(transfer, "maximize",
-                      "judge's top-1 accuracy on the images under random crops", True, "judge"),
+                      "judge's top-1 accuracy: mean of the whole image's and 8 crops'", True,
+                      "judge"),
+    "transfer_whole": Score(transfer_whole, "maximize",
+                            "judge's top-1 accuracy on the whole image", True, "judge"),
+    "transfer_crops": Score(transfer_crops, "maximize",
+                            "judge's top-1 accuracy on 8 random 85% crops", True, "judge"),
     "transfer_top5": Score(transfer_top5, "maximize",
-                           "judge's top-5 accuracy on the images under random crops", True,
-                           "judge"),
+                           "judge's top-5 accuracy: mean of the whole image's and 8 crops'",
+                           True, "judge"),
     "transfer_prob": Score(transfer_prob, "maximize",
-                           "judge's mean probability of the target under random crops", True,
+                           "judge's probability of the target: mean of whole and crops", True,
                            "judge"),
     "robustness": Score(robustness, "maximize",
                         "activation under held-out jitter and scale / unperturbed activation",
                         True),
+    "readable_transfer": Score(readable_transfer, "maximize",
+                               "transfer less the distance outside the photos' bands", True,
+                               "judge"),
+    "readability": Score(readability_score, "maximize",
+                         "minus the distance outside the natural photos' bands; 0 inside"),
+    "edge_energy": Score(_readability_of("edge_energy"), "minimize",
+                         "mean Sobel magnitude at 224 px; photos 26-106, collages 160+"),
+    "edge_density": Score(_readability_of("edge_density"), "minimize",
+                          "share of strong-edge pixels at 224 px; photos 0.07-0.38"),
+    "fine_edges": Score(_readability_of("fine_edges"), "minimize",
+                        "edge energy at 224 px / at 56 px; photos 0.52-0.76, noise 2+"),
+    "rms_contrast": Score(_readability_of("rms_contrast"), "maximize",
+                          "std of the grey image; photos 28-73, flat fields below"),
     "naturalness": Score(naturalness, "maximize", "-|spectrum slope + 2|; natural images ~ 0"),
     "spectrum_slope": Score(spectrum_slope, "minimize",
                             "slope of the radial power spectrum: -2 natural, 0 white noise"),

@@ -1,11 +1,13 @@
 """The compiled ascent step: ``(variable, state, per-image settings, t) => (variable, state,
 activations)`` for a whole batch, as one ``tf.function``.
 
-Forward pass, gradient, per-image update (:mod:`vissearch.optimizers`) and in-place pixel
-regularizers (:mod:`vissearch.regularizers`) all run in the graph. Every setting that may differ
-between images is a tensor argument, so one traced step serves every batch of a structure
-(model, target kind, parameterization, step count), whatever its trials and its size; steps are
-cached per process by :func:`get`.
+The model sees each image whole, resized from its canvas to the model's side where they differ,
+or as ``crops`` random crops averaged into one objective value (MaCo's and lucid's crop
+robustness). Forward pass, gradient, per-image update (:mod:`vissearch.optimizers`) and in-place
+pixel regularizers (:mod:`vissearch.regularizers`) all run in the graph. Every setting that may
+differ between images is a tensor argument, so one traced step serves every batch of a structure
+(model, target kind, parameterization, step count, canvas, crops), whatever its trials and its
+size; steps are cached per process by :func:`get`.
 
 The state holds the optimizer's tensors (``m``, ``v``), ``failed`` (an image met NaN or inf: its
 gradient is zeroed from then on) and the best image so far (``best_x``, ``best_val``, tracked
@@ -18,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from vissearch import objectives, optimizers, regularizers, transforms
-from vissearch.config import TargetSpec
+from vissearch.config import RenderSettings, TargetSpec
 from vissearch.loaded import LoadedModel
 from vissearch.param import PARAMS
 
@@ -31,18 +33,28 @@ def objective_of(loaded: LoadedModel, target: TargetSpec) -> tuple:
     return goal, goal - objectives.setting("tv") * objectives.total_variation()
 
 
-def get(loaded: LoadedModel, target: TargetSpec, param: str, total: int):
-    """(the compiled step, the target's activation as ``(images, indices) => [B]``) for this
-    model, target and parameterization, built once per process."""
+def view_side(settings: RenderSettings) -> int | None:
+    """The side the model sees when the canvas differs from it, else None."""
+    s = settings
+    return s.size if s.canvas and s.canvas != s.size else None
+
+
+def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
+    """(the compiled step, the target's activation as ``(images, indices) => [B]`` on whole
+    images) for this model, target and structure (:data:`vissearch.hparams.STRUCTURE`), built
+    once per process."""
+    s, view = settings, view_side(settings)
     key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
-           param, total)
+           s.param, s.total_steps, s.crops, view)
     if key not in _CACHE:
         goal, ascend = objective_of(loaded, target)
 
         def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-            return goal(objectives.Batch(images, images, indices, {}, loaded.preprocess))
+            seen = images if view is None else _resized(images, view)
+            return goal(objectives.Batch(images, seen, indices, {}, loaded.preprocess))
 
-        _CACHE[key] = (build(loaded, goal, ascend, param, total), activation)
+        step_fn = build(loaded, goal, ascend, s.param, s.total_steps, s.crops, view, s.size)
+        _CACHE[key] = (step_fn, activation)
     return _CACHE[key]
 
 
@@ -56,8 +68,11 @@ def initial_state(x: tf.Tensor, failed: tf.Tensor | None = None) -> dict[str, tf
     return state
 
 
-def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total: int):
-    """The ``tf.function`` of one step (see the module docstring)."""
+def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total: int,
+          crops: int = 0, view: int | None = None, size: int = 0):
+    """The ``tf.function`` of one step (see the module docstring): the model sees ``crops``
+    random crops of each image resized to ``size`` pixels, or (``crops`` 0) the whole image,
+    resized to ``view`` pixels unless that is None."""
     param, pre = PARAMS[param_name], loaded.preprocess
 
     @tf.function(reduce_retracing=True)
@@ -65,7 +80,12 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
         with tf.GradientTape() as tape:
             tape.watch(x)
             images = param.images(x, hp, pre)
-            batch = objectives.Batch(images, _seen(images, hp, t), hp["index"], hp, pre)
+            seen = _seen(images, hp, t)
+            if crops:
+                seen = _crops(seen, hp, t, crops, size)
+            elif view is not None:
+                seen = _resized(seen, view)
+            batch = objectives.Batch(images, seen, hp["index"], hp, pre, max(crops, 1))
             act = target_objective(batch)
             total_goal = tf.reduce_sum(ascend(batch))
         grad = tape.gradient(total_goal, x)
@@ -95,3 +115,22 @@ def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor) -> tf.Tenso
         return tf.where(hp["robust"][:, None, None, None], out, images)
 
     return tf.cond(tf.reduce_any(hp["robust"]), moved, lambda: images)
+
+
+def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
+           side_out: int) -> tf.Tensor:
+    """``[B * crops, S, S, 3]``: random square crops of each image, image by image, their side
+    a share of the image's between its ``crop_min`` and ``crop_max``, resized to ``side_out``.
+    Bilinear, so the gradient reaches every covered pixel."""
+    u = tf.gather(hp["crop_uniforms"], t, axis=1)  # [B, crops, 3]
+    lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
+    side = lo + (hi - lo) * u[..., 0]
+    y0, x0 = u[..., 1] * (1.0 - side), u[..., 2] * (1.0 - side)
+    boxes = tf.reshape(tf.stack([y0, x0, y0 + side, x0 + side], axis=-1), [-1, 4])
+    which = tf.repeat(tf.range(tf.shape(images)[0]), crops)
+    return tf.image.crop_and_resize(images, boxes, which, [side_out, side_out])
+
+
+def _resized(images: tf.Tensor, side: int) -> tf.Tensor:
+    """The whole image at ``side`` pixels (antialiased when it shrinks)."""
+    return tf.image.resize(images, [side, side], method="bilinear", antialias=True)

@@ -1,0 +1,110 @@
+"""Readability of an image, measured against natural photos: ``(pixels [H, W, 3]) => float``.
+
+A person reads a picture with a few objects on a calmer ground, at a photo's contrast. Four
+measures separate such images from the two failures of feature visualization, the busy collage
+(edges everywhere, blown-out contrast) and the grey field (nothing left), and from
+high-frequency noise. Each is computed on the image resized to :data:`SIDE` px and averaged over
+RGB (0..255 scale), and each has a band: the range it spans over the natural colour photos that
+ship with scikit-image (:data:`vissearch.spectrum.PHOTOS`), in :data:`BANDS`.
+
+- ``edge_energy``: the mean Sobel gradient magnitude. Photos 27-106; a searched collage 164-207,
+  lucid-style images 129-152; a grey field 3.
+- ``edge_density``: the share of pixels whose Sobel magnitude is above :data:`STRONG_EDGE`.
+  Photos 0.075-0.38; collages 0.6-0.8: clutter, not just contrast.
+- ``fine_edges``: edge energy at 224 px over edge energy at 56 px. Photos 0.52-0.76; naive
+  ascent's noise 2.7-3.2 (fine structure without coarse structure).
+- ``rms_contrast``: the standard deviation of the grey image. Photos 28-73; washed-out or flat
+  images fall below.
+
+``penalty`` is how far outside the bands an image lies, summed over the measures in log units
+(0 inside all of them): ``readability`` scores it (0 is best) and ``readable_transfer`` subtracts
+it from the judge's ``transfer`` (:mod:`vissearch.scores`). Colour statistics (saturation,
+clipped share, colourfulness) were tried and do not separate collages from photos.
+
+No TensorFlow here. ``python -m vissearch.readability`` prints the photos' values, from which
+:data:`BANDS` were copied (tests/test_readability.py checks that they still match).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+SIDE = 224  # the side the measures see
+COARSE = 56  # the side of the coarse view of fine_edges
+STRONG_EDGE = 100.0  # a Sobel magnitude that counts as a strong edge (0..255 scale)
+
+
+def gray(pixels: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """The RGB pixels (0..255) averaged over channels, resized to ``side`` (bilinear)."""
+    g = np.clip(np.asarray(pixels, np.float32), 0, 255).mean(axis=-1)
+    return np.asarray(Image.fromarray(g, mode="F").resize((side, side), Image.BILINEAR))
+
+
+def _sobel(g: np.ndarray) -> np.ndarray:
+    return np.hypot(ndimage.sobel(g, 0), ndimage.sobel(g, 1))
+
+
+def edge_energy(pixels: np.ndarray) -> float:
+    return float(_sobel(gray(pixels)).mean())
+
+
+def edge_density(pixels: np.ndarray) -> float:
+    return float((_sobel(gray(pixels)) > STRONG_EDGE).mean())
+
+
+def fine_edges(pixels: np.ndarray) -> float:
+    coarse = _sobel(gray(pixels, COARSE)).mean()
+    return float(edge_energy(pixels) / coarse) if coarse > 1e-6 else float("nan")
+
+
+def rms_contrast(pixels: np.ndarray) -> float:
+    return float(gray(pixels).std())
+
+
+MEASURES = {"edge_energy": edge_energy, "edge_density": edge_density,
+            "fine_edges": fine_edges, "rms_contrast": rms_contrast}
+
+# Each measure's (min, max) over the natural photos, rounded outwards (python -m
+# vissearch.readability prints them).
+BANDS = {
+    "edge_energy": (26.4, 105.6),
+    "edge_density": (0.074, 0.379),
+    "fine_edges": (0.52, 0.77),
+    "rms_contrast": (27.5, 73.1),
+}
+
+
+def outside(value: float, band: tuple[float, float]) -> float:
+    """How far ``value`` lies outside ``band`` in log units (0 inside; inf for a non-positive
+    value below a positive band)."""
+    lo, hi = band
+    if not np.isfinite(value):
+        return float("inf")
+    if value > hi:
+        return float(np.log(value / hi))
+    if value < lo:
+        return float(np.log(lo / value)) if value > 0 else float("inf")
+    return 0.0
+
+
+def penalty(pixels: np.ndarray) -> float:
+    """The sum over the measures of how far the image lies outside the photos' bands."""
+    return sum(outside(fn(pixels), BANDS[name]) for name, fn in MEASURES.items())
+
+
+def natural_values() -> dict[str, list[float]]:
+    """Each measure on each natural photo, in :data:`vissearch.spectrum.PHOTOS` order."""
+    from vissearch import spectrum
+
+    imgs = spectrum.photos()
+    return {name: [fn(p) for p in imgs] for name, fn in MEASURES.items()}
+
+
+if __name__ == "__main__":
+    from vissearch import spectrum
+
+    for measure, values in natural_values().items():
+        shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(spectrum.PHOTOS, values, strict=True))
+        print(f"{measure}: {min(values):.3f} .. {max(values):.3f}  ({shown})")
