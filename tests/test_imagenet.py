@@ -103,6 +103,20 @@ def test_the_imagenet_judge_scores_offline(lite0):
     assert 0.0 < scores["transfer_prob"] < 1.0
 
 
+def test_the_judge_sees_the_whole_image_and_eight_crops(lite0):
+    cat = photos.chelsea()[:, 75:375].astype(np.float32)  # 300 x 300, the cat's head inside
+    target = TargetSpec(kind="class", indices=[285, 130])  # Egyptian cat, flamingo
+    result = render(lite0, target, RenderSettings(size=64, steps=1))
+    result.inputs = lite0.preprocess.to_input(np.stack([cat, cat]))
+    judge = evaluate.Evaluator(lite0, target, "zoo/efficientnet-lite2")
+    probs = judge.judge_probs(result)
+    assert probs.shape == (2, 1 + evaluate.CROPS, 1000)
+    assert probs[0, 0].argmax() in (281, 282, 285)  # a cat, on the whole image
+    got = judge(result)
+    assert got["transfer"] == pytest.approx((got["transfer_whole"] + got["transfer_crops"]) / 2)
+    assert got["transfer_whole"] == pytest.approx((probs[:, 0].argmax(-1) == [285, 130]).mean())
+
+
 def test_blog_class_names_and_synonyms():
     names = labels.imagenet()
     assert len(set(names)) == 1000

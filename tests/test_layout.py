@@ -15,8 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "vissearch"
 STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.config",
               "vissearch.errors", "vissearch.files", "vissearch.halving", "vissearch.imageio",
               "vissearch.labels", "vissearch.leaderboards", "vissearch.loaded",
-              "vissearch.quiet", "vissearch.report", "vissearch.runconfig",
-              "vissearch.scores", "vissearch.searchspace", "vissearch.seeds", "vissearch.store",
+              "vissearch.quiet", "vissearch.readability", "vissearch.report",
+              "vissearch.runconfig", "vissearch.scores", "vissearch.searchspace",
+              "vissearch.seeds", "vissearch.spectrum", "vissearch.store",
               "vissearch.yamlfile", "vissearch.zoo", "vissearch.zoo.torchfile"]
 ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vissearch.hparams",
           "vissearch.models", "vissearch.objectives", "vissearch.optimizers", "vissearch.param",
