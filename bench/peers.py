@@ -81,7 +81,7 @@ def readable_best() -> dict:
 
 def vissearch_method(settings: dict):
     def run(loaded, idx: list[int]) -> np.ndarray:
-        s = RenderSettings(**{**settings, "size": 224, "steps": 256, "seed": SEED})
+        s = RenderSettings(**{"size": 224, "steps": 256, **settings, "seed": SEED})
         return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
 
     return run

@@ -14,8 +14,8 @@ The optimized model is zoo/efficientnet-lite0 (224 px); the judge is zoo/efficie
 
 Every method renders the four blog classes (seed 11) and then, with its settings unchanged, 20
 other ImageNet classes drawn with ``numpy.random.default_rng(2016)`` that no search saw, with
-seeds 11, 22 and 33. All at 224 px for the searches' 256 steps. Writes docs/imagenet_classes.md
-and grids to docs/imagenet/; each method's figures are kept in
+seeds 11, 22 and 33. All at 224 px for 256 steps, or a search's own steps. Writes
+docs/imagenet_classes.md and grids to docs/imagenet/; each method's figures are kept in
 results/imagenet_classes_figures.json so that a stopped run resumes.
 
     python experiments/imagenet_classes.py          # runs the searches first if needed
@@ -114,7 +114,7 @@ def main() -> None:
                                            "zoo/efficientnet-lite2") for c in (BLOG, held)}
     done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     for name, settings in methods.items():
-        base = {**settings, **BASE}
+        base = {**BASE, **settings, "batch_size": BASE["batch_size"]}  # a search's own steps
         key = json.dumps({**base, "judge_version": JUDGE_VERSION}, sort_keys=True)
         if done.get(name, {}).get("settings") != key:
             blog = measure(loaded, judges, BLOG, RenderSettings(**{**base, "seed": SEEDS[0]}),
@@ -176,7 +176,7 @@ def write_table(rows, found, methods, held) -> None:
         "the mean of the two, top-5 likewise. Model probability = Lite0's own softmax. Edge "
         "energy: natural photos 26-106 (vissearch/readability.py); readability: minus the "
         "distance outside the photos' bands of the four readability measures (0: inside all). "
-        "All methods at 224 px for 256 steps. Produced by "
+        "All methods at 224 px for 256 steps (the readable search: its own 128). Produced by "
         "`python experiments/imagenet_classes.py` on 2 CPU cores.", "",
         "## The four blog classes (seed 11)", "",
         "| method | " + " | ".join(HEAD) + " |", "|---" * (len(HEAD) + 1) + "|",
