@@ -12,8 +12,10 @@ stretched over them).
 The judge is zoo/efficientnet-lite2 as in every study: top-1 on the whole image, top-1 over 8
 random 85% crops, and the readability measures of vissearch.readability with the natural
 photos' bands. Writes docs/peers.md (the table with the photos' rows, kept hand-written notes)
-and one labelled grid per method in docs/peers/; each method's figures are kept in
-results/peers.json so that a stopped run resumes at the next method.
+and one labelled grid per method in docs/peers/; each method's figures and images are kept in
+results/peers.json and results/peers/ so that a stopped run resumes at the next method, and
+new scores are computed from the kept images. ``--only WORD`` renders only the methods whose
+names hold it; delete a method's entry in results/peers.json to render it again.
 
     pip install -e ".[peers]"
     python -m vissearch run configs/imagenet_classes_readable.yaml   # first: the search
@@ -52,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL, JUDGE = "zoo/efficientnet-lite0", "zoo/efficientnet-lite2"
 READABLE = ROOT / "configs/imagenet_classes_readable.yaml"
 CACHE = ROOT / "results/peers.json"
+PIXELS = ROOT / "results/peers"  # each method's images, float pixels
 DOC, FIGS = ROOT / "docs/peers.md", ROOT / "docs/peers"
 BY_HAND = "<!-- written by hand below; kept when the script runs again -->"
 N_CLASSES, CLASS_SEED, SEED = 5, 5, 11
@@ -187,16 +190,24 @@ def main() -> None:
     judge = evaluate.Evaluator(loaded, TargetSpec(kind="class", indices=idx), JUDGE)
     done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     FIGS.mkdir(parents=True, exist_ok=True)
+    PIXELS.mkdir(parents=True, exist_ok=True)
     for name, run in methods(args).items():
-        if name in done or (args.only and args.only not in name):
+        if args.only and args.only not in name:
             continue
-        print(f"{name} ...", flush=True)
-        start = time.perf_counter()
-        pixels = run(loaded, idx)
-        seconds = (time.perf_counter() - start) / len(idx)
-        figures = judged(loaded, judge, idx, pixels)
-        write_png(FIGS / f"{slug(name)}.png", labelled_grid(pixels, idx, names))
-        done[name] = {**figures, "seconds_per_image": seconds, "side": int(pixels.shape[1])}
+        saved = PIXELS / f"{slug(name)}.npy"
+        if name not in done or not saved.exists():
+            print(f"{name} ...", flush=True)
+            start = time.perf_counter()
+            pixels = run(loaded, idx)
+            seconds = (time.perf_counter() - start) / len(idx)
+            files.atomic_write(saved, lambda tmp, p=pixels: np.save(tmp, p), suffix=".npy")
+            write_png(FIGS / f"{slug(name)}.png", labelled_grid(pixels, idx, names))
+            done[name] = {"seconds_per_image": seconds, "side": int(pixels.shape[1])}
+        elif set(COLUMNS) <= set(done[name]):
+            continue
+        # judged again from the saved images when the scores change
+        figures = judged(loaded, judge, idx, np.load(saved))
+        done[name] = {**done[name], **figures}
         files.atomic_write(CACHE, lambda tmp: Path(tmp).write_text(json.dumps(done, indent=1)))
         print(name, {k: round(done[name][k], 3) for k in (*COLUMNS, "seconds_per_image")},
               flush=True)
@@ -214,7 +225,7 @@ def write_doc(done: dict, idx: list[int], names) -> None:
         "top-1 over 8 random 85% crops; `transfer` is the mean of the two). The readability "
         "measures (vissearch/readability.py) are computed on the image resized to 224 px; "
         "`readability` is minus the distance outside the natural photos' bands (0: inside all "
-        "four).", "",
+        "five).", "",
         "Classes (drawn with `numpy.random.default_rng(5)` from those no search and no "
         "held-out experiment used): " + ", ".join(f"{i} {names[i]}" for i in idx) + ".", "",
         "| method | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|",

@@ -40,8 +40,21 @@ def _busy(seed: int = 0) -> np.ndarray:
     return np.clip(128 + x / x.std() * 110, 0, 255)
 
 
+def _object_on_grey() -> np.ndarray:
+    """The busy texture inside a disc in the middle of a flat grey image."""
+    y, x = np.indices((224, 224))
+    disc = (np.hypot(y - 112, x - 112) < 60)[..., None]
+    return np.where(disc, _busy(), 128.0)
+
+
+def test_edges_gathered_on_an_object_spread_less_than_texture_everywhere():
+    gathered, everywhere = (readability.edge_spread(i) for i in (_object_on_grey(), _busy()))
+    lo, hi = readability.BANDS["edge_spread"]
+    assert gathered < lo + 0.05 and everywhere > 0.4 > hi
+
+
 @pytest.mark.parametrize("image, failing", [
-    (_busy(), {"edge_energy", "edge_density"}),
+    (_busy(), {"edge_energy", "edge_density", "edge_spread"}),
     (np.full((224, 224, 3), 128.0) + np.random.default_rng(1).normal(0, 1, (224, 224, 3)),
      {"edge_energy", "rms_contrast"}),
     (np.clip(128 + np.random.default_rng(2).normal(0, 20, (224, 224, 3)), 0, 255),

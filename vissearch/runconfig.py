@@ -83,8 +83,8 @@ def _check_objectives(sections: RunSections, where: str) -> None:
     model = sections.model
     for name in sections.study.objectives:
         if name not in scores.SCORES:
-            raise UserError(f"{where}: study.objective {shorten(name)} is not a score"
-                            f"{closest(name, scores.SCORES)}; valid: {', '.join(scores.SCORES)}")
+            raise UserError(f"{where}: study.objective {shorten(name, 20)} is not a score"
+                            f"{closest(name, scores.SCORES)}; valid: {' '.join(scores.SCORES)}")
         needs = scores.SCORES[name].needs
         if needs in ("class", "judge") and sections.target.kind != "class":
             raise UserError(f"{where}: study.objective {name} needs a class target, not kind: "

@@ -269,6 +269,8 @@ SCORES: dict[str, Score] = {
                         "edge energy at 224 px / at 56 px; photos 0.52-0.76, noise 2+"),
     "rms_contrast": Score(_readability_of("rms_contrast"), "maximize",
                           "std of the grey image; photos 28-73, flat fields below"),
+    "edge_spread": Score(_readability_of("edge_spread"), "minimize",
+                         "share of 16 px blocks holding half the edges; photos 0.16-0.31"),
     "naturalness": Score(naturalness, "maximize", "-|spectrum slope + 2|; natural images ~ 0"),
     "spectrum_slope": Score(spectrum_slope, "minimize",
                             "slope of the radial power spectrum: -2 natural, 0 white noise"),
