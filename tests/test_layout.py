@@ -21,6 +21,7 @@ STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.con
               "vissearch.yamlfile", "vissearch.zoo", "vissearch.zoo.torchfile"]
 ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vissearch.hparams",
           "vissearch.models", "vissearch.objectives", "vissearch.optimizers", "vissearch.param",
+          "vissearch.precision",
           "vissearch.regularizers", "vissearch.render", "vissearch.step", "vissearch.transforms",
           "vissearch.zoo.data", "vissearch.zoo.efficientnet", "vissearch.zoo.train"]
 BRIDGES = ["vissearch.__main__", "vissearch.reproduce", "vissearch.runner", "vissearch.trials"]

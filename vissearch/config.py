@@ -95,6 +95,11 @@ class RenderSettings(_Frozen):
     plain_steps: int = Field(1, ge=1, le=100_000,
                              description="keep=plain: final steps without regularizers")
     batch_size: int = Field(32, ge=1, le=4096)
+    # how the step computes
+    precision: Literal["float32", "mixed"] = Field(
+        "float32", description="mixed: the model computes in bfloat16; image, optimizer state "
+                               "and objective stay float32")
+    jit: bool = Field(False, description="compile the step with XLA")
     # output
     png: Literal["exact", "keras"] = "exact"
     png_std: float = Field(0.1, gt=0, le=10,

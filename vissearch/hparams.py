@@ -22,7 +22,7 @@ from vissearch.transforms import BLUR_RADIUS, gaussian_kernel
 
 # Settings that shape the computation: equal within a population.
 STRUCTURE = ("param", "size", "canvas", "crops", "steps", "upscale_stages", "upscale_factor",
-             "early_stop_window")
+             "early_stop_window", "precision", "jit")
 
 
 def structure(s: RenderSettings) -> tuple:

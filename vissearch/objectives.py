@@ -120,8 +120,10 @@ def total_variation() -> Objective:
 def target(loaded: LoadedModel, spec: TargetSpec) -> Objective:
     """The target's activation: check it against the model, return its per-image objective."""
     features, pick, description = _parts(loaded, spec)
-    return Objective(lambda b: b.per_image(pick(b.features(features), b.seen_indices)),
-                     description)
+    def fn(b: Batch) -> tf.Tensor:  # float32 whatever the network computes in
+        return b.per_image(tf.cast(pick(b.features(features), b.seen_indices), tf.float32))
+
+    return Objective(fn, description)
 
 
 def every_target(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor], tf.Tensor]:

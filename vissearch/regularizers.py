@@ -82,15 +82,24 @@ READS = {"decay": ("decay",), "blur": ("blur_kernel",), "norm zeroing": ("norm_p
 
 
 def apply(x: tf.Tensor, grad: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
-          pre: Preprocess) -> tf.Tensor:
-    """Run every entry of :data:`PIXEL_OPS` in order on the images it is due for at step ``t``."""
+          pre: Preprocess, portable: bool = False) -> tf.Tensor:
+    """Run every entry of :data:`PIXEL_OPS` in order on the images it is due for at step ``t``.
+
+    ``portable`` (under XLA, which needs static shapes): each entry runs on the whole batch and
+    only the due images take its result, instead of gathering a sub-batch of them.
+    """
     t = tf.cast(t, tf.int32)
     for op in PIXEL_OPS:
         due = hp[op.on] & tf.equal(t % hp[op.every], 0)
         if op.gated:
             due = due & (t < hp["plain_from"])
-        x = _on_due(op, x, grad, hp, due, pre)
+        x = (_on_all if portable else _on_due)(op, x, grad, hp, due, pre)
     return x
+
+
+def _on_all(op: PixelOp, x, grad, hp, due, pre) -> tf.Tensor:
+    new = op.fn(x, grad, {k: hp[k] for k in READS.get(op.name, ())}, pre)
+    return tf.where(tf.reshape(due, [-1, 1, 1, 1]), new, x)
 
 
 def _on_due(op: PixelOp, x, grad, hp, due, pre) -> tf.Tensor:

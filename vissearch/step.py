@@ -7,7 +7,9 @@ robustness). Forward pass, gradient, per-image update (:mod:`vissearch.optimizer
 pixel regularizers (:mod:`vissearch.regularizers`) all run in the graph. Every setting that may
 differ between images is a tensor argument, so one traced step serves every batch of a structure
 (model, target kind, parameterization, step count, canvas, crops), whatever its trials and its
-size; steps are cached per process by :func:`get`.
+size; steps are cached per process by :func:`get`. With ``precision: mixed`` the network of
+the step computes in bfloat16 (:mod:`vissearch.precision`); finished images are scored by the
+float32 network.
 
 The state holds the optimizer's tensors (``m``, ``v``), ``failed`` (an image met NaN or inf: its
 gradient is zeroed from then on) and the best image so far (``best_x``, ``best_val``, tracked
@@ -16,10 +18,12 @@ when ``track`` is true, for ``keep: best``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
-from vissearch import objectives, optimizers, regularizers, transforms
+from vissearch import objectives, optimizers, precision, regularizers, transforms
 from vissearch.config import RenderSettings, TargetSpec
 from vissearch.loaded import LoadedModel
 from vissearch.param import PARAMS
@@ -45,15 +49,21 @@ def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
     once per process."""
     s, view = settings, view_side(settings)
     key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
-           s.param, s.total_steps, s.crops, view)
+           s.param, s.total_steps, s.crops, view, s.precision, s.jit)
     if key not in _CACHE:
-        goal, ascend = objective_of(loaded, target)
+        goal = objective_of(loaded, target)[0]  # finished images are scored in float32
+        stepped = loaded
+        if s.precision == "mixed":
+            precision.check_device(s.precision)
+            stepped = dataclasses.replace(loaded, model=precision.mixed(loaded.model))
+        step_goal, ascend = objective_of(stepped, target)
 
         def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
             seen = images if view is None else _resized(images, view)
             return goal(objectives.Batch(images, seen, indices, {}, loaded.preprocess))
 
-        step_fn = build(loaded, goal, ascend, s.param, s.total_steps, s.crops, view, s.size)
+        step_fn = build(stepped, step_goal, ascend, s.param, s.total_steps, s.crops, view,
+                        s.size, s.jit)
         _CACHE[key] = (step_fn, activation)
     return _CACHE[key]
 
@@ -69,20 +79,20 @@ def initial_state(x: tf.Tensor, failed: tf.Tensor | None = None) -> dict[str, tf
 
 
 def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total: int,
-          crops: int = 0, view: int | None = None, size: int = 0):
+          crops: int = 0, view: int | None = None, size: int = 0, jit: bool = False):
     """The ``tf.function`` of one step (see the module docstring): the model sees ``crops``
     random crops of each image resized to ``size`` pixels, or (``crops`` 0) the whole image,
-    resized to ``view`` pixels unless that is None."""
+    resized to ``view`` pixels unless that is None; ``jit`` compiles it with XLA."""
     param, pre = PARAMS[param_name], loaded.preprocess
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=jit)
     def step(x, state, hp, t, track):
         with tf.GradientTape() as tape:
             tape.watch(x)
             images = param.images(x, hp, pre)
-            seen = _seen(images, hp, t)
+            seen = _seen(images, hp, t, jit)
             if crops:
-                seen = _crops(seen, hp, t, crops, size)
+                seen = _crops(seen, hp, t, crops, size, jit)
             elif view is not None:
                 seen = _resized(seen, view)
             batch = objectives.Batch(images, seen, hp["index"], hp, pre, max(crops, 1))
@@ -97,7 +107,7 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
         delta, kept = optimizers.update(-grad, state, hp, t, total)
         new_x = x + delta
         if param.in_place:
-            new_x = regularizers.apply(new_x, grad, hp, t, pre)
+            new_x = regularizers.apply(new_x, grad, hp, t, pre, portable=jit)
         better = track & ok & (act > state["best_val"])
         new = dict(kept, failed=state["failed"] | ~ok,
                    best_x=tf.where(optimizers.per_image(better, x), x, state["best_x"]),
@@ -107,18 +117,21 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
     return step
 
 
-def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor) -> tf.Tensor:
-    """The images as the network sees them: randomly moved where an image's settings ask."""
+def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
+          portable: bool = False) -> tf.Tensor:
+    """The images as the network sees them: randomly moved where an image's settings ask
+    (``portable``: with ops that XLA compiles)."""
     def moved() -> tf.Tensor:
         u = tf.gather(hp["uniforms"], t, axis=1)  # [B, 4]
-        out = transforms.random_affine(images, u, hp["jitter"], hp["scale"], hp["rotate"])
+        out = transforms.random_affine(images, u, hp["jitter"], hp["scale"], hp["rotate"],
+                                       portable)
         return tf.where(hp["robust"][:, None, None, None], out, images)
 
     return tf.cond(tf.reduce_any(hp["robust"]), moved, lambda: images)
 
 
 def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
-           side_out: int) -> tf.Tensor:
+           side_out: int, portable: bool = False) -> tf.Tensor:
     """``[B * crops, S, S, 3]``: random square crops of each image, image by image, their side
     a share of the image's between its ``crop_min`` and ``crop_max``, resized to ``side_out``.
     Bilinear, so the gradient reaches every covered pixel."""
@@ -126,6 +139,14 @@ def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int
     lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
     side = lo + (hi - lo) * u[..., 0]
     y0, x0 = u[..., 1] * (1.0 - side), u[..., 2] * (1.0 - side)
+    if portable:  # crop_and_resize's sampling by plain gathers (XLA has no kernel for it)
+        n = tf.cast(tf.shape(images)[1] - 1, tf.float32)
+        steps = tf.linspace(0.0, 1.0, side_out)  # [S]
+        ys = tf.reshape((y0[..., None] + side[..., None] * steps) * n, [-1, side_out])
+        xs = tf.reshape((x0[..., None] + side[..., None] * steps) * n, [-1, side_out])
+        ys = tf.broadcast_to(ys[:, :, None], [tf.shape(ys)[0], side_out, side_out])
+        xs = tf.broadcast_to(xs[:, None, :], [tf.shape(xs)[0], side_out, side_out])
+        return transforms.sample_bilinear(tf.repeat(images, crops, axis=0), ys, xs)
     boxes = tf.reshape(tf.stack([y0, x0, y0 + side, x0 + side], axis=-1), [-1, 4])
     which = tf.repeat(tf.range(tf.shape(images)[0]), crops)
     return tf.image.crop_and_resize(images, boxes, which, [side_out, side_out])

@@ -104,11 +104,14 @@ def zero_below(images: tf.Tensor, score: tf.Tensor, pct, center: tf.Tensor) -> t
     return tf.where(keep[..., None], images, center)
 
 
-def random_affine(images: tf.Tensor, uniforms: tf.Tensor, jitter, scale, rotate) -> tf.Tensor:
+def random_affine(images: tf.Tensor, uniforms: tf.Tensor, jitter, scale, rotate,
+                  portable: bool = False) -> tf.Tensor:
     """A random shift, scale and rotation about the centre per image (transformation
     robustness), drawn from ``uniforms [B, 4]`` in [0, 1): image ``b`` moves by up to
     ``jitter[b]`` pixels, scales within ``1 +- scale[b]`` and turns within ``+- rotate[b]``
-    degrees. Reflect padding fills the border; the op is differentiable.
+    degrees. Reflect padding fills the border; the op is differentiable. ``portable`` samples
+    with plain gathers (:func:`sample_bilinear`), which XLA compiles; TensorFlow's projective
+    transform has no XLA kernel.
     """
     h = tf.cast(tf.shape(images)[1], tf.float32)
     w = tf.cast(tf.shape(images)[2], tf.float32)
@@ -124,6 +127,8 @@ def random_affine(images: tf.Tensor, uniforms: tf.Tensor, jitter, scale, rotate)
     b0, b1 = tf.sin(theta) / s, tf.cos(theta) / s
     a2 = cx - a0 * cx - a1 * cy - tx
     b2 = cy - b0 * cx - b1 * cy - ty
+    if portable:  # under XLA: the same map sampled by plain gathers
+        return _portable_affine(images, (a0, a1, a2, b0, b1, b2))
     zeros = tf.zeros_like(a0)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
@@ -134,3 +139,52 @@ def random_affine(images: tf.Tensor, uniforms: tf.Tensor, jitter, scale, rotate)
         interpolation="BILINEAR",
         fill_mode="REFLECT",
     )
+
+
+def _affine_sample(images: tf.Tensor, m: tuple) -> tf.Tensor:
+    """Output pixel (x, y) of each image takes the input at ``(a0 x + a1 y + a2, b0 x + b1 y +
+    b2)``, as TensorFlow's projective transform maps it."""
+    a0, a1, a2, b0, b1, b2 = (v[:, None, None] for v in m)
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    y, x = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32),
+                       indexing="ij")
+    return sample_bilinear(images, b0 * x + b1 * y + b2, a0 * x + a1 * y + a2)
+
+
+def _portable_affine(images: tf.Tensor, m: tuple) -> tf.Tensor:
+    """:func:`_affine_sample` with the gradient TensorFlow gives its projective transform: the
+    incoming gradient warped by the inverse map (so that jit and non-jit steps agree)."""
+    a0, a1, a2, b0, b1, b2 = m
+    det = a0 * b1 - a1 * b0
+    i0, i1, j0, j1 = b1 / det, -a1 / det, -b0 / det, a0 / det
+    inverse = (i0, i1, -(i0 * a2 + i1 * b2), j0, j1, -(j0 * a2 + j1 * b2))
+
+    @tf.custom_gradient
+    def warp(x: tf.Tensor):
+        return _affine_sample(x, m), lambda dy: _affine_sample(dy, inverse)
+
+    return warp(images)
+
+
+def _reflected(index: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """Integer indices reflected into ``0..n-1`` (``d c b a | a b c d | d c b a``)."""
+    r = tf.math.floormod(index, 2 * n)
+    return tf.where(r >= n, 2 * n - 1 - r, r)
+
+
+def sample_bilinear(images: tf.Tensor, ys: tf.Tensor, xs: tf.Tensor) -> tf.Tensor:
+    """``images [B, H, W, C]`` sampled at source rows ``ys`` and columns ``xs`` (``[B, H', W']``,
+    pixel units) by bilinear interpolation, reflecting past the border: plain gathers, so XLA
+    compiles it and the gradient reaches the four neighbours of each sample."""
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    y0, x0 = tf.floor(ys), tf.floor(xs)
+    wy, wx = (ys - y0)[..., None], (xs - x0)[..., None]
+    y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
+
+    def at(yi: tf.Tensor, xi: tf.Tensor) -> tf.Tensor:
+        idx = tf.stack([_reflected(yi, h), _reflected(xi, w)], axis=-1)
+        return tf.gather_nd(images, idx, batch_dims=1)
+
+    top = at(y0, x0) * (1 - wx) + at(y0, x0 + 1) * wx
+    bottom = at(y0 + 1, x0) * (1 - wx) + at(y0 + 1, x0 + 1) * wx
+    return top * (1 - wy) + bottom * wy
