@@ -64,3 +64,21 @@ def test_mixed_precision_is_refused_on_a_gpu_without_bfloat16(monkeypatch):
     with pytest.raises(UserError, match="compute capability 7.5, without fast bfloat16"):
         precision.check_device("mixed")
     precision.check_device("float32")  # float32 runs anywhere
+
+
+def test_auto_population_fills_a_gpus_free_memory(tiny, monkeypatch):
+    from types import SimpleNamespace
+
+    from vissearch import budget
+
+    target = TargetSpec(kind="class", indices=[0, 1, 2, 3])
+    cfg = SimpleNamespace(study=SimpleNamespace(population="auto"), fixed={"size": 160},
+                          target=target)
+    per_trial = 4 * budget.bytes_per_image(tiny, target, 160)
+    monkeypatch.setattr(budget, "gpu_free_bytes", lambda: None)
+    on_cpu = budget.population(cfg, tiny)
+    assert on_cpu == min(budget.MAX_POPULATION, budget.MEMORY_BUDGET // per_trial)
+    monkeypatch.setattr(budget, "gpu_free_bytes", lambda: 2 * 10 * per_trial)  # half is used
+    assert budget.population(cfg, tiny) == 10
+    monkeypatch.setattr(budget, "gpu_free_bytes", lambda: 140 * 2**30)
+    assert budget.population(cfg, tiny) == budget.MAX_POPULATION_GPU

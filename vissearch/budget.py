@@ -3,7 +3,8 @@
 ``auto`` fills a memory budget: :data:`MEMORY_BUDGET` bytes of forward activations, estimated
 from the traced graph of the target's objective (the float tensors of a batch of two less those
 of a batch of one, so the weights cancel), divided by the trial's targets and the crops the
-model sees of each, at most
+model sees of each. Where a GPU is present the budget is half its free memory as the driver
+reports it, at most :data:`MAX_POPULATION_GPU` trials; on a CPU at most
 :data:`MAX_POPULATION` trials.
 
 The estimate is rough: on 2 CPU cores the peak resident memory of an ``auto`` population grew
@@ -14,6 +15,8 @@ TensorFlow frees or fuses much of what the graph holds (bench/search.py, docs/be
 
 from __future__ import annotations
 
+import subprocess
+
 import tensorflow as tf
 
 from vissearch import objectives, step
@@ -23,6 +26,8 @@ from vissearch.runconfig import RunConfig
 
 MEMORY_BUDGET = 2 * 2**30  # bytes of estimated forward activations a population may hold
 MAX_POPULATION = 32  # trials per batch; the halving rungs need a few, a CPU gains little more
+GPU_SHARE = 0.5  # of a GPU's free memory, for the estimated activations (the rest: TF's own)
+MAX_POPULATION_GPU = 256
 
 _CACHE: dict[tuple, int] = {}
 
@@ -35,7 +40,24 @@ def population(cfg: RunConfig, loaded: LoadedModel) -> int:
     side = int(cfg.fixed.get("size", 128))
     views = max(1, int(cfg.fixed.get("crops", 0)))  # the model sees each crop
     per_trial = len(cfg.target.indices) * views * bytes_per_image(loaded, cfg.target, side)
-    return max(1, min(MAX_POPULATION, int(MEMORY_BUDGET // per_trial)))
+    free = gpu_free_bytes()
+    budget, most = ((MEMORY_BUDGET, MAX_POPULATION) if free is None else
+                    (int(free * GPU_SHARE), MAX_POPULATION_GPU))
+    return max(1, min(most, int(budget // per_trial)))
+
+
+def gpu_free_bytes() -> int | None:
+    """Free memory of the first GPU as its driver reports it (``nvidia-smi``), or None without
+    a GPU (or without a way to ask)."""
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,"
+                              "nounits", "-i", "0"], capture_output=True, text=True, timeout=10,
+                             check=True).stdout
+        return int(float(out.split()[0]) * 2**20)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def bytes_per_image(loaded: LoadedModel, target: TargetSpec, side: int) -> int:
