@@ -5,9 +5,9 @@ one after another in this one process.
 Every peer runs with its authors' defaults, given only what it needs to run on this model: a
 model with a fixed input shape and ``values_range`` set to Lite0's input range for Xplique, a
 model that takes pixels 0..255 (its default ``input_range``) and a random seed image per class
-for tf-keras-vis. MaCo's default is 256 steps of 32 crops on a 512 px canvas, about 950 s per
-image on 2 CPU cores, so it runs ``--maco-steps`` steps (64 by default; its crop-size schedule is
-stretched over them).
+for tf-keras-vis. MaCo runs its default 256 steps of 32 crops on a 512 px canvas (about 100 s
+per image on these 2 CPU cores); ``--maco-steps`` runs fewer, its crop-size schedule stretched
+over them.
 
 The judge is zoo/efficientnet-lite2 as in every study: top-1 on the whole image, top-1 over 8
 random 85% crops, and the readability measures of vissearch.readability with the natural
@@ -151,7 +151,9 @@ def methods(args) -> dict:
         "vissearch, lucid-space search best (#27)": vissearch_method(
             METHODS["lucid-space search best (#27)"]),
         "Xplique 2.0.2 optimize": xplique_optimize,
-        f"Xplique 2.0.2 maco, {args.maco_steps} of 256 steps": xplique_maco(args.maco_steps),
+        "Xplique 2.0.2 maco" + ("" if args.maco_steps == 256 else
+                                f", {args.maco_steps} of 256 steps"): xplique_maco(
+            args.maco_steps),
         "tf-keras-vis 0.8.7": tf_keras_vis,
     }
 
@@ -182,7 +184,7 @@ def slug(name: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--maco-steps", type=int, default=64)
+    ap.add_argument("--maco-steps", type=int, default=256, help="MaCo's steps (its default 256)")
     ap.add_argument("--only", help="run only the methods whose name contains this")
     args = ap.parse_args()
     idx, names = classes(), labels.imagenet()

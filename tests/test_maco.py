@@ -112,3 +112,20 @@ def test_the_natural_magnitude_falls_like_natural_images():
         slope = np.polyfit(np.log(f[ok]), np.log(channel[ok]), 1)[0]
         assert -1.6 < slope < -0.8  # amplitude ~ 1/f: power ~ 1/f^2
     assert np.isclose(mag.mean(), 1.0)
+
+
+def test_crop_spread_keeps_crops_near_the_centre():
+    ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (100, 100, 3))
+    images = tf.constant(np.stack([ramp] * 2))
+
+    def first_columns(spread: float) -> np.ndarray:
+        rows = [hparams.Row(RenderSettings(crops=16, crop_min=0.4, crop_max=0.4,
+                                           crop_spread=spread), p, 0) for p in range(2)]
+        hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 3).items()}
+        hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 3, 16))
+        return step._crops(images, hp, tf.constant(0), 16, 20).numpy()[:, 0, 0, 0]
+
+    anywhere, near, centred = (first_columns(s) for s in (1.0, 0.25, 0.0))
+    np.testing.assert_allclose(centred, 0.3 * 99, atol=1e-3)  # (1 - 0.4) / 2 of the width
+    assert np.abs(near - 29.7).max() <= 0.25 * 0.3 * 99 + 1e-3
+    assert np.ptp(anywhere) > 2 * np.ptp(near)

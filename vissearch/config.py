@@ -54,12 +54,12 @@ class RenderSettings(_Frozen):
     contrast: float = Field(1.0, gt=0, le=10,
                             description="maco: std of the image before the sigmoid")
     canvas: int = Field(0, ge=0, le=4096,
-                        description="side of the optimized image; 0: size. The model sees "
-                                    "it resized (or its crops) at size")
+                        description="side of the optimized image (0: size), seen at size")
     crops: int = Field(0, ge=0, le=64,
                        description="random crops the model sees per image and step; 0: none")
     crop_min: float = Field(0.5, gt=0, le=1, description="smallest crop side, share of canvas")
     crop_max: float = Field(1.0, gt=0, le=1, description="largest crop side, share of canvas")
+    crop_spread: float = Field(1.0, ge=0, le=1, description="crops stray: 1 anywhere, 0 centred")
     # update
     optimizer: Literal["sgd", "nesterov", "rmsprop", "adam"] = "sgd"
     lr: float = Field(1.0, gt=0, le=1e9)
@@ -97,8 +97,7 @@ class RenderSettings(_Frozen):
     batch_size: int = Field(32, ge=1, le=4096)
     # how the step computes
     precision: Literal["float32", "mixed"] = Field(
-        "float32", description="mixed: the model computes in bfloat16; image, optimizer state "
-                               "and objective stay float32")
+        "float32", description="mixed: the network in bfloat16 (vissearch.precision)")
     jit: bool = Field(False, description="compile the step with XLA")
     # output
     png: Literal["exact", "keras"] = "exact"

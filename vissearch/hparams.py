@@ -89,6 +89,7 @@ def pack(rows: list[Row], total: int) -> dict[str, np.ndarray]:
         "decorrelate": col(lambda s: s.decorrelate, bool),
         "contrast": col(lambda s: s.contrast),
         "crop_min": col(lambda s: s.crop_min), "crop_max": col(lambda s: s.crop_max),
+        "crop_spread": col(lambda s: s.crop_spread),
     }
 
 

@@ -83,8 +83,9 @@ def _check_objectives(sections: RunSections, where: str) -> None:
     model = sections.model
     for name in sections.study.objectives:
         if name not in scores.SCORES:
+            hint = closest(name, scores.SCORES)  # a near name, or else every valid one
             raise UserError(f"{where}: study.objective {shorten(name, 20)} is not a score"
-                            f"{closest(name, scores.SCORES)}; valid: {' '.join(scores.SCORES)}")
+                            + (hint or f"; valid: {' '.join(scores.SCORES)}"))
         needs = scores.SCORES[name].needs
         if needs in ("class", "judge") and sections.target.kind != "class":
             raise UserError(f"{where}: study.objective {name} needs a class target, not kind: "

@@ -133,12 +133,15 @@ def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
 def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
            side_out: int, portable: bool = False) -> tf.Tensor:
     """``[B * crops, S, S, 3]``: random square crops of each image, image by image, their side
-    a share of the image's between its ``crop_min`` and ``crop_max``, resized to ``side_out``.
+    a share of the image's between its ``crop_min`` and ``crop_max`` and their offset within
+    ``crop_spread`` of the centred one, resized to ``side_out``.
     Bilinear, so the gradient reaches every covered pixel."""
     u = tf.gather(hp["crop_uniforms"], t, axis=1)  # [B, crops, 3]
     lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
     side = lo + (hi - lo) * u[..., 0]
-    y0, x0 = u[..., 1] * (1.0 - side), u[..., 2] * (1.0 - side)
+    spread = hp["crop_spread"][:, None, None]  # 1: anywhere in the image; 0: centred
+    where = tf.where(spread < 1.0, 0.5 + spread * (u[..., 1:] - 0.5), u[..., 1:])  # exact at 1
+    y0, x0 = where[..., 0] * (1.0 - side), where[..., 1] * (1.0 - side)
     if portable:  # crop_and_resize's sampling by plain gathers (XLA has no kernel for it)
         n = tf.cast(tf.shape(images)[1] - 1, tf.float32)
         steps = tf.linspace(0.0, 1.0, side_out)  # [S]
