@@ -129,3 +129,14 @@ def test_crop_spread_keeps_crops_near_the_centre():
     np.testing.assert_allclose(centred, 0.3 * 99, atol=1e-3)  # (1 - 0.4) / 2 of the width
     assert np.abs(near - 29.7).max() <= 0.25 * 0.3 * 99 + 1e-3
     assert np.ptp(anywhere) > 2 * np.ptp(near)
+
+
+def test_a_trial_renders_the_same_whatever_batches_ran_before_it(tiny):
+    # a structure no other test uses, so that the first render below traces its step afresh
+    s = RenderSettings(**{**MACO, "steps": 23}, crops=2, canvas=30, seed=4)
+    target = TargetSpec(kind="class", indices=[1, 4])
+    first = render(tiny, target, s)
+    others = [RenderSettings(**{**MACO, "steps": 23}, crops=2, canvas=30, seed=k)
+              for k in (5, 6, 7)]
+    render_population(tiny, target, [Member(o) for o in others])  # another batch size
+    assert render(tiny, target, s).inputs.tobytes() == first.inputs.tobytes()

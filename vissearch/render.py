@@ -113,7 +113,6 @@ def render(
     ``stop_at`` ends the render after that many steps (re-rendering a trial pruned there).
     """
     _check_size(loaded, settings)
-    deterministic()
     start, parts = time.perf_counter(), []
     total = settings.total_steps
     bs = settings.batch_size
@@ -155,7 +154,6 @@ def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Mem
     if len(keys) > 1:
         raise ValueError(f"a population shares one structure; got {sorted(keys)}")
     _check_size(loaded, members[0].settings)
-    deterministic()
     start, n = time.perf_counter(), len(target.indices)
     rows = [Row(m.settings, p, i) for m in members for p, i in enumerate(target.indices)]
     group = [_Member(m.settings, list(range(k * n, (k + 1) * n)), m.callback, m.stop_at,
@@ -164,25 +162,6 @@ def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Mem
     seconds = time.perf_counter() - start
     return [_merge([r], target, m.settings, seconds) for r, m in zip(results, members,
                                                                    strict=True)]
-
-
-def deterministic() -> None:
-    """Ask TensorFlow for its deterministic kernels on a CPU (once per process).
-
-    Without them a population of MaCo trials with crops on EfficientNet-Lite0 gave different
-    images on two runs in one process (seen after 128 steps, not after 30): some CPU kernel
-    reorders its sums between runs, and the phase ascent amplifies the last bits. With them the
-    same population gave identical bytes, at no measurable cost. On a GPU several kernels have
-    no deterministic version (TensorFlow would refuse them), so GPUs keep the fast ones and a
-    replay there is exact only where its kernels are.
-    """
-    global _DETERMINISTIC
-    if not _DETERMINISTIC and not tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.enable_op_determinism()
-    _DETERMINISTIC = True
-
-
-_DETERMINISTIC = False
 
 
 def _check_size(loaded: LoadedModel, settings: RenderSettings) -> None:

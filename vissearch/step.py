@@ -85,7 +85,7 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
     resized to ``view`` pixels unless that is None; ``jit`` compiles it with XLA."""
     param, pre = PARAMS[param_name], loaded.preprocess
 
-    @tf.function(reduce_retracing=True, jit_compile=jit)
+    @tf.function(jit_compile=jit)
     def step(x, state, hp, t, track):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -114,7 +114,32 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
                    best_val=tf.where(better, act, state["best_val"]))
         return new_x, new, act
 
-    return step
+    return _any_batch(step)
+
+
+def _any_batch(fn):
+    """``fn`` traced for any batch size from the first call of each other shape on.
+
+    A trace for one batch size and a trace for any batch size compile to different kernels,
+    whose sums differ in the last bits, and a MaCo ascent turns those bits into another image.
+    Tracing every step with an unknown batch dimension keeps a trial's images independent of
+    which batches ran before it in the process (the study's run against ``reproduce``).
+    """
+    traced: dict = {}
+
+    def spec(v: tf.Tensor) -> tf.TensorSpec:
+        shape = v.shape if v.shape.rank == 0 else [None, *v.shape[1:]]
+        return tf.TensorSpec(shape, v.dtype)
+
+    def call(*args):
+        specs = tf.nest.map_structure(spec, args)
+        key = (str(tf.nest.map_structure(lambda _: 0, specs)),
+               tuple((tuple(s.shape.as_list()), s.dtype.name) for s in tf.nest.flatten(specs)))
+        if key not in traced:
+            traced[key] = fn.get_concrete_function(*specs)
+        return traced[key](*args)
+
+    return call
 
 
 def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
