@@ -51,34 +51,42 @@ def _sobel(g: np.ndarray) -> np.ndarray:
     return np.hypot(ndimage.sobel(g, 0), ndimage.sobel(g, 1))
 
 
-def edge_energy(pixels: np.ndarray) -> float:
-    return float(_sobel(gray(pixels)).mean())
-
-
-def edge_density(pixels: np.ndarray) -> float:
-    return float((_sobel(gray(pixels)) > STRONG_EDGE).mean())
-
-
-def fine_edges(pixels: np.ndarray) -> float:
+def measures(pixels: np.ndarray) -> dict[str, float]:
+    """Every measure of one image, from one grey image and one Sobel pass."""
+    g = gray(pixels)
+    edges = _sobel(g)
+    energy = float(edges.mean())
     coarse = _sobel(gray(pixels, COARSE)).mean()
-    return float(edge_energy(pixels) / coarse) if coarse > 1e-6 else float("nan")
+    return {
+        "edge_energy": energy,
+        "edge_density": float((edges > STRONG_EDGE).mean()),
+        "fine_edges": float(energy / coarse) if coarse > 1e-6 else float("nan"),
+        "rms_contrast": float(g.std()),
+        "edge_spread": _spread(edges),
+    }
 
 
-def rms_contrast(pixels: np.ndarray) -> float:
-    return float(gray(pixels).std())
-
-
-def edge_spread(pixels: np.ndarray) -> float:
+def _spread(edges: np.ndarray) -> float:
+    """The share of BLOCK-px blocks that hold half the edge energy."""
     n = SIDE // BLOCK
-    energy = _sobel(gray(pixels)).reshape(n, BLOCK, n, BLOCK).sum(axis=(1, 3)).ravel()
+    energy = edges.reshape(n, BLOCK, n, BLOCK).sum(axis=(1, 3)).ravel()
     if energy.sum() <= 0:
         return float("nan")
     cumulative = np.cumsum(np.sort(energy)[::-1]) / energy.sum()
     return float((np.searchsorted(cumulative, 0.5) + 1) / energy.size)
 
 
-MEASURES = {"edge_energy": edge_energy, "edge_density": edge_density,
-            "fine_edges": fine_edges, "rms_contrast": rms_contrast, "edge_spread": edge_spread}
+def _one(name: str):
+    def measure(pixels: np.ndarray) -> float:
+        return measures(pixels)[name]
+
+    measure.__name__ = name
+    return measure
+
+
+NAMES = ("edge_energy", "edge_density", "fine_edges", "rms_contrast", "edge_spread")
+MEASURES = {name: _one(name) for name in NAMES}  # each measure alone, by name
+edge_energy, edge_density, fine_edges, rms_contrast, edge_spread = MEASURES.values()
 
 # Each measure's (min, max) over the natural photos, rounded outwards (python -m
 # vissearch.readability prints them).
@@ -106,15 +114,20 @@ def outside(value: float, band: tuple[float, float]) -> float:
 
 def penalty(pixels: np.ndarray) -> float:
     """The sum over the measures of how far the image lies outside the photos' bands."""
-    return sum(outside(fn(pixels), BANDS[name]) for name, fn in MEASURES.items())
+    return penalty_of(measures(pixels))
+
+
+def penalty_of(values: dict[str, float]) -> float:
+    """:func:`penalty` from the image's :func:`measures`."""
+    return sum(outside(values[name], BANDS[name]) for name in NAMES)
 
 
 def natural_values() -> dict[str, list[float]]:
     """Each measure on each natural photo, in :data:`vissearch.spectrum.PHOTOS` order."""
     from vissearch import spectrum
 
-    imgs = spectrum.photos()
-    return {name: [fn(p) for p in imgs] for name, fn in MEASURES.items()}
+    per_photo = [measures(p) for p in spectrum.photos()]
+    return {name: [m[name] for m in per_photo] for name in NAMES}
 
 
 if __name__ == "__main__":

@@ -104,9 +104,14 @@ def high_frequency_share_of(gray: np.ndarray) -> float:
     return float(shells[freqs > freqs[-1] / 2].sum() / total) if total > 0 else float("nan")
 
 
-def _gray_images(result) -> list[np.ndarray]:
+def _alive_pixels(result) -> list[np.ndarray]:
+    """RGB pixels (clipped to 0..255) of each image that did not fail."""
     pixels = np.clip(result.pixels(), 0, 255)
-    return [p.mean(axis=-1) for p, ok in zip(pixels, _alive(result), strict=True) if ok]
+    return [p for p, ok in zip(pixels, _alive(result), strict=True) if ok]
+
+
+def _gray_images(result) -> list[np.ndarray]:
+    return [p.mean(axis=-1) for p in _alive_pixels(result)]
 
 
 def _mean_over_images(fn) -> Callable[..., float]:
@@ -124,7 +129,7 @@ high_frequency = _mean_over_images(high_frequency_share_of)
 
 def _readability_of(measure: str) -> Callable[..., float]:
     def score(result) -> float:
-        values = [readability.MEASURES[measure](p) for p in _alive_pixels(result)]
+        values = [m[measure] for m in _measured(result)]
         return float(np.nanmean(values)) if values else NAN
 
     lo, hi = readability.BANDS[measure]
@@ -132,14 +137,20 @@ def _readability_of(measure: str) -> Callable[..., float]:
     return score
 
 
-def _alive_pixels(result) -> list[np.ndarray]:
-    pixels = np.clip(result.pixels(), 0, 255)
-    return [p for p, ok in zip(pixels, _alive(result), strict=True) if ok]
+_MEASURED: list = [None, []]  # the last result measured and its measures
+
+
+def _measured(result) -> list[dict[str, float]]:
+    """The readability measures of each image that did not fail, computed once per result
+    (seven scores read them)."""
+    if _MEASURED[0] is not result:
+        _MEASURED[:] = [result, [readability.measures(p) for p in _alive_pixels(result)]]
+    return _MEASURED[1]
 
 
 def readability_score(result) -> float:
     """Minus the mean distance of the images outside the natural photos' bands (0 is best)."""
-    values = [readability.penalty(p) for p in _alive_pixels(result)]
+    values = [readability.penalty_of(m) for m in _measured(result)]
     return -float(np.mean(values)) if values else NAN
 
 

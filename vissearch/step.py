@@ -51,12 +51,13 @@ def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
     key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
            s.param, s.total_steps, s.crops, view, s.precision, s.jit)
     if key not in _CACHE:
-        goal = objective_of(loaded, target)[0]  # finished images are scored in float32
         stepped = loaded
         if s.precision == "mixed":
             precision.check_device(s.precision)
             stepped = dataclasses.replace(loaded, model=precision.mixed(loaded.model))
         step_goal, ascend = objective_of(stepped, target)
+        # finished images are scored by the float32 network
+        goal = step_goal if stepped is loaded else objective_of(loaded, target)[0]
 
         def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
             seen = images if view is None else _resized(images, view)
