@@ -41,7 +41,7 @@ VGG_BLOCK3 = {
     "model": {"name": "VGG16", "weights": "hed"},
     "target": {"kind": "filter", "layer": "block3_conv1", "indices": {"start": 0, "stop": 16}},
     "render": {"size": 64, "steps": 100},
-    "search": "searchspace/tence2016.yaml",
+    "search": "tence2016",
 }
 SEEDS = (1, 2, 3)
 PLAIN_TRIALS = 50

@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("dest")
     ap.add_argument("--cols", type=int, default=3)
     args = ap.parse_args()
-    names = [name for name, _, _ in expand_runs(load(args.experiment))]
+    names = [name for name, *_ in expand_runs(load(args.experiment))]
     tiles = []
     for name in names:
         targets = sorted(glob.glob(f"{args.out_dir}/{name}/target_*.png"))

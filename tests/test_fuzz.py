@@ -21,7 +21,7 @@ from vissearch import models, runconfig, runner, store
 from vissearch.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
-SPACE = str(ROOT / "searchspace/tence2016.yaml")
+SPACE = str(ROOT / "vissearch/spaces/tence2016.yaml")
 
 
 def bases(tmp) -> list[dict]:
@@ -43,7 +43,7 @@ def bases(tmp) -> list[dict]:
          "model": {"name": "zoo/shapes"},
          "target": {"kind": "class", "indices": ["circle", "ring"]},
          "render": {"size": 32, "steps": 20},
-         "search": {"include": str(ROOT / "searchspace/lucid.yaml"), "tv": None}},
+         "search": {"include": str(ROOT / "vissearch/spaces/lucid.yaml"), "tv": None}},
     ]
 
 

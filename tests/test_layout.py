@@ -16,15 +16,17 @@ STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.con
               "vissearch.errors", "vissearch.files", "vissearch.halving", "vissearch.imageio",
               "vissearch.labels", "vissearch.leaderboards", "vissearch.loaded",
               "vissearch.quiet", "vissearch.readability", "vissearch.report",
-              "vissearch.runconfig", "vissearch.scores", "vissearch.searchspace",
-              "vissearch.seeds", "vissearch.spectrum", "vissearch.store",
-              "vissearch.yamlfile", "vissearch.zoo", "vissearch.zoo.torchfile"]
+              "vissearch.recipes", "vissearch.runconfig", "vissearch.scores",
+              "vissearch.searchspace", "vissearch.seeds", "vissearch.spectrum", "vissearch.store",
+              "vissearch.validate", "vissearch.yamlfile", "vissearch.zoo",
+              "vissearch.zoo.torchfile"]
 ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vissearch.hparams",
           "vissearch.models", "vissearch.objectives", "vissearch.optimizers", "vissearch.param",
           "vissearch.precision",
           "vissearch.regularizers", "vissearch.render", "vissearch.step", "vissearch.transforms",
           "vissearch.zoo.data", "vissearch.zoo.efficientnet", "vissearch.zoo.train"]
-BRIDGES = ["vissearch.__main__", "vissearch.reproduce", "vissearch.runner", "vissearch.trials"]
+BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.reproduce", "vissearch.runner",
+           "vissearch.trials", "vissearch.tune"]
 
 
 def modules() -> dict[str, pathlib.Path]:

@@ -71,7 +71,10 @@ def test_outside_is_a_log_distance():
     assert readability.outside(50.0, (20.0, 100.0)) == 0.0
     assert readability.outside(200.0, (20.0, 100.0)) == pytest.approx(np.log(2))
     assert readability.outside(10.0, (20.0, 100.0)) == pytest.approx(np.log(2))
-    assert readability.outside(0.0, (20.0, 100.0)) == float("inf")
+    # a flat image: far below, but finite, so that one dead filter does not make a trial fail
+    assert readability.outside(0.0, (20.0, 100.0)) == pytest.approx(np.log(readability.FLOOR))
+    assert readability.outside(1e-9, (20.0, 100.0)) == readability.outside(0.0, (20.0, 100.0))
+    assert readability.outside(float("nan"), (20.0, 100.0)) == float("inf")
 
 
 def test_readable_transfer_is_transfer_less_the_penalty():

@@ -82,7 +82,7 @@ def test_missing_space_file_and_include_with_overrides(tmp_path):
 
 
 def test_shipped_spaces_load():
-    for name in ("searchspace/tence2016.yaml", "searchspace/lucid.yaml"):
+    for name in ("vissearch/spaces/tence2016.yaml", "vissearch/spaces/lucid.yaml"):
         assert searchspace.load(name).names
 
 

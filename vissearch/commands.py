@@ -173,6 +173,42 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0 if identical == len(same) else 1
 
 
+def _apply_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--trial", default="best", help="best (default) or a trial number")
+    p.add_argument("--indices", help="other targets: START:STOP, 3,7,130 or class names "
+                                     "(default: the config's)")
+    p.add_argument("--layer", help="another layer (default: the config's)")
+    p.add_argument("--size", type=int, help="another image size in pixels")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from vissearch import runconfig
+    from vissearch.apply import apply
+
+    cfg = runconfig.load(args.config, storage=args.storage)
+    out = Path(args.out)
+    result = apply(cfg, args.trial, out, args.indices, args.layer, args.size)
+    print(f"wrote {len(result.indices)} images and the grid to {out}/apply.png, "
+          f"{out}/apply/ ({result.dead.sum()} dead, {result.failed.sum()} failed, "
+          f"{result.seconds:.0f}s)")
+    return 0
+
+
+def _tune_arguments(p: argparse.ArgumentParser) -> None:
+    _config_and_storage(p)
+    p.add_argument("--out", required=True, help="output folder (recipe.yaml, grids, table)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from vissearch.tune import tune
+
+    tune(args.config, args.out, progress=not args.no_progress, storage=args.storage)
+    return 0
+
+
 # render, layers, zoo ------------------------------------------------------------------------
 
 def _render_arguments(p: argparse.ArgumentParser) -> None:
@@ -252,6 +288,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("reproduce", "render a stored trial again and compare the bytes",
             "python -m vissearch reproduce configs/quickstart.yaml --trial best --out out/best",
             _reproduce_arguments, _reproduce, True),
+    Command("apply", "render a stored trial's settings on other targets",
+            "python -m vissearch apply configs/quickstart.yaml --trial best --indices 0:11 "
+            "--size 128 --out out/apply", _apply_arguments, _apply, True),
+    Command("tune", "search each layer in turn and write a recipe of the best settings",
+            "python -m vissearch tune configs/tune_shapes.yaml --out out/tune_shapes",
+            _tune_arguments, _tune, True),
     Command("dashboard", "start optuna-dashboard on 127.0.0.1 with the images",
             "python -m vissearch dashboard configs/quickstart.yaml --port 8080",
             _dashboard_arguments, _dashboard),

@@ -11,17 +11,11 @@ import collections
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vissearch.errors import UserError, closest, shorten
+from vissearch.errors import shorten
 from vissearch.files import check_path
+from vissearch.validate import format_validation_error, merged, parse  # noqa: F401 (re-exported)
 
 MAX_INT = 2**31 - 1  # counts and seeds fit a 32-bit integer
 MAX_TARGETS = 65_536  # indices of one target: more classes or channels than a model has
@@ -304,6 +298,8 @@ class StudySpec(_Frozen):
         1, description="trials rendered together in one batch; auto fills a memory budget")
     halving: HalvingSpec | None = None
     results: str = "results"
+    warm_start: dict[str, Any] | None = Field(
+        None, description="{study: NAME, top: K} or {recipe: NAME}: known settings run first")
 
     @field_validator("name")
     @classmethod
@@ -359,41 +355,4 @@ class Experiment(_Frozen):
     render: RenderSettings = Field(default_factory=RenderSettings)
     runs: list[dict[str, Any]] = Field(default_factory=list)
     description: str = ""
-
-
-def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
-    """One line for the first problem: key path, bad value, what is valid."""
-    e = err.errors()[0]
-    loc = ".".join(_key(p) for p in e["loc"])
-    if e["type"] == "extra_forbidden":
-        parent = model
-        for part in e["loc"][:-1]:
-            field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
-            ann = getattr(field, "annotation", None)
-            parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        names = parent.model_fields if parent is not None else {}
-        return f"{loc}: unknown key{closest(str(e['loc'][-1]), names)}"
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] in ("value_error", "assertion_error"):
-        return f"{loc}: {msg}" if loc else msg
-    return f"{loc}: {msg}, got {shorten(e.get('input'))}"
-
-
-def _key(part: object) -> str:
-    """A key path part as written: plain when it is a name, quoted (repr) otherwise."""
-    text = str(part)
-    return text if text.isidentifier() or isinstance(part, int) else shorten(part, 40)
-
-
-def parse(model: type[BaseModel], data: Any, where: str = "") -> Any:
-    """Validate ``data`` against ``model``; a problem becomes a one-line :class:`UserError`."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        prefix = f"{where}: " if where else ""
-        raise UserError(prefix + format_validation_error(err, model)) from None
-
-
-def merged(base: BaseModel, overrides: dict[str, Any], where: str = "") -> Any:
-    """A copy of ``base`` with ``overrides`` applied and validated again."""
-    return parse(type(base), {**base.model_dump(), **overrides}, where=where)
+    settings_from: dict[str, Any] = Field(default_factory=dict)  # render: {recipe: ...} etc.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vissearch import labels, models, yamlfile
+from vissearch import labels, models, recipes, yamlfile
 from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
@@ -23,16 +23,37 @@ from vissearch.render import RenderResult, render
 
 def load(path: str | Path) -> Experiment:
     """Read an experiment file (sections model, target, render, optional runs); class names in
-    the target become numbers."""
-    exp = parse(Experiment, yamlfile.read(path), where=str(path))
+    the target become numbers. A ``render:`` that names a recipe or a stored trial keeps that
+    source, resolved for each run's own target by :func:`expand_runs`."""
+    raw = yamlfile.read(path)
+    render = raw.get("render")
+    if isinstance(render, dict) and any(k in render for k in recipes.SOURCE_KEYS):
+        explicit = {k: v for k, v in render.items() if k not in recipes.SOURCE_KEYS}
+        raw = {**raw, "render": explicit, "settings_from": render}
+    exp = parse(Experiment, raw, where=str(path))
     target = labels.resolve_target(exp.target, exp.model, where=str(path))
     return exp.model_copy(update={"target": target})
 
 
-def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec, RenderSettings]]:
-    """(name, target, settings) for each run; an experiment without runs is one run."""
+def _settings(exp: Experiment, target: TargetSpec, run_render: dict, where: str,
+              base: Path | None) -> tuple[RenderSettings, dict]:
+    """A run's settings: its recipe's or trial's (if the file names one), the file's render:
+    on top, the run's own on top of those; and where they came from."""
+    if not exp.settings_from:
+        return merged(exp.render, run_render, where=where), {}
+    values, came = recipes.expand({**exp.settings_from, **run_render}, exp.model, target,
+                                  where, base)
+    if came.get("note"):
+        print(f"{where}: {came['note']}")
+    return parse(RenderSettings, values, where=f"{where}: render"), came
+
+
+def expand_runs(exp: Experiment, where: str = "") -> list[tuple]:
+    """(name, target, settings, where the settings came from) for each run; an experiment
+    without runs is one run."""
+    base = Path(where).parent if where else None
     if not exp.runs:
-        return [("render", exp.target, exp.render)]
+        return [("render", exp.target, *_settings(exp, exp.target, {}, where, base))]
     out = []
     for i, run in enumerate(exp.runs):
         unknown = set(run) - {"name", "target", "render"}
@@ -43,8 +64,9 @@ def expand_runs(exp: Experiment, where: str = "") -> list[tuple[str, TargetSpec,
         target = labels.resolve_target(
             merged(exp.target, run.get("target", {}), where=f"{where}: runs[{i}]"),
             exp.model, where=f"{where}: runs[{i}]")
-        settings = merged(exp.render, run.get("render", {}), where=f"{where}: runs[{i}]")
-        out.append((name, target, settings))
+        settings, came = _settings(exp, target, run.get("render", {}), f"{where}: runs[{i}]",
+                                   base)
+        out.append((name, target, settings, came))
     return out
 
 
@@ -57,12 +79,12 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
             raise UserError(f"--only {only!r}: no run of that name in {path}")
     cache: dict[bool, models.LoadedModel] = {}
     results = []
-    for name, target, settings in runs:
+    for name, target, settings, came in runs:
         with_top = target.kind == "class"
         if with_top not in cache:
             cache[with_top] = models.load_for(exp.model, target)
         result = render_with_progress(cache[with_top], target, settings, desc=name)
-        write_result(result, Path(out), name)
+        write_result(result, Path(out), name, came)
         best = ", ".join(f"{result.indices[i]}:{result.activations[i]:.3g}"
                          for i in result.ranking()[:4])
         print(f"{name}: {len(result.indices)} targets, {result.dead.sum()} dead, "
@@ -91,8 +113,9 @@ def render_with_progress(loaded, target, settings, desc: str = "render") -> Rend
         bar.close()
 
 
-def write_result(result: RenderResult, out: Path, name: str) -> None:
-    """The grid, one PNG per target, the loss curves and a summary."""
+def write_result(result: RenderResult, out: Path, name: str, came: dict | None = None) -> None:
+    """The grid, one PNG per target, the loss curves and a summary (with where the settings
+    came from, when a recipe or a stored trial gave them)."""
     folder = out / name
     images = result.pngs()
     write_png(out / f"{name}.png", result.grid_image(images))
@@ -109,5 +132,6 @@ def write_result(result: RenderResult, out: Path, name: str) -> None:
         "steps_run": result.steps_run,
         "seconds": round(result.seconds, 2),
         "settings": result.settings.model_dump(),
+        "settings_from": came or {},
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -99,16 +99,20 @@ BANDS = {
 }
 
 
+FLOOR = 1000.0  # how far below a band an image with none of the measure counts
+
+
 def outside(value: float, band: tuple[float, float]) -> float:
-    """How far ``value`` lies outside ``band`` in log units (0 inside; inf for a non-positive
-    value below a positive band)."""
+    """How far ``value`` lies outside ``band`` in log units (0 inside). A flat or edge-free
+    image (a value of 0, a dead filter's grey field) counts as FLOOR times below the band, so
+    that one such image marks a trial down without making its score infinite."""
     lo, hi = band
     if not np.isfinite(value):
         return float("inf")
     if value > hi:
         return float(np.log(value / hi))
     if value < lo:
-        return float(np.log(lo / value)) if value > 0 else float("inf")
+        return float(np.log(lo / max(value, lo / FLOOR)))
     return 0.0
 
 

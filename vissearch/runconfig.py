@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vissearch import labels, scores, searchspace, yamlfile, zoo
+from vissearch import labels, recipes, scores, searchspace, yamlfile, zoo
 from vissearch.config import (
     NAMED_WEIGHTS,
     ModelSpec,
@@ -48,14 +48,17 @@ class RunConfig:
     space: searchspace.SearchSpace
     raw: dict[str, Any]
     path: str | None = None
+    settings_from: dict[str, Any] | None = None  # the recipe or trial render: named
+
 
     def settings(self, values: dict[str, Any], seed: int) -> RenderSettings:
         """Full settings of one trial: defaults, then fixed, then sampled values, then the seed."""
         return parse(RenderSettings, {**self.fixed, **values, "seed": seed}, where="trial")
 
     def stored(self) -> dict[str, Any]:
-        """The config as the study keeps it: the search space resolved inline, no file needed."""
-        return {**self.raw, "search": self.space.spec}
+        """The config as the study keeps it: the render settings and the search space resolved
+        inline, no file needed."""
+        return {**self.raw, "render": self.fixed, "search": self.space.spec}
 
 
 def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
@@ -65,17 +68,23 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping of sections, got {type(raw).__name__}")
     sections = parse(RunSections, raw, where=where)
-    fixed = dict(sections.render)
-    parse(RenderSettings, fixed, where=f"{where}: render")
+    if sections.study.warm_start is not None:
+        parse(recipes.WarmStart, sections.study.warm_start, where=f"{where}: study.warm_start")
     _check_objectives(sections, where)
     _check_model(sections.model, where)
     target = labels.resolve_target(sections.target, sections.model, where)
     base = Path(path).parent if path else None
-    space = searchspace.load(sections.search, base=base, fixed=fixed)
+    explicit = {k: v for k, v in sections.render.items() if k not in recipes.SOURCE_KEYS}
+    space = searchspace.load(sections.search, base=base, fixed=explicit)
+    fixed, came = recipes.expand(dict(sections.render), sections.model, target, where, base)
+    if came:  # a recipe's or a trial's settings that the space searches are left to the search
+        came["searched"] = sorted(set(fixed) & set(space.names))
+        fixed = {k: v for k, v in fixed.items() if k not in space.names}
+    parse(RenderSettings, fixed, where=f"{where}: render")
     if sections.study.sampler == "grid":
         space.grid()
     _check_corners(space, fixed, where)
-    return RunConfig(sections.study, sections.model, target, fixed, space, raw, path)
+    return RunConfig(sections.study, sections.model, target, fixed, space, raw, path, came)
 
 
 def _check_objectives(sections: RunSections, where: str) -> None:

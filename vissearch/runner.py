@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 from tqdm import tqdm
 
-from vissearch import scores, seeds, store, trials
+from vissearch import recipes, scores, seeds, store, trials
 from vissearch.errors import UserError
 from vissearch.runconfig import RunConfig
 
@@ -79,6 +79,7 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))
         study.set_user_attr("artifact_dir", str(store.artifact_dir(cfg.study.name,
                                                                   cfg.study.results)))
+        _warm_start(cfg, study)
     elif _comparable(stored) != _comparable(cfg.stored()):
         raise UserError(
             f"study {cfg.study.name!r} in {store.shown(url)} was made with another config; "
@@ -86,6 +87,21 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
             "population may change on resume)"
         )
     return study
+
+
+def _warm_start(cfg: RunConfig, study: optuna.Study) -> None:
+    """Enqueue ``study.warm_start``'s known settings in a study that has no trial yet: they are
+    its first trials, before the sampler's own draws. A value outside the space is clipped to it,
+    a choice the space lacks is left to the sampler, and each such change is printed."""
+    if not cfg.study.warm_start or study.get_trials(deepcopy=False):
+        return
+    where = cfg.path or "config"
+    for settings, came in recipes.warm_settings(cfg.study.warm_start, cfg.model, cfg.target,
+                                                where):
+        params, changes = recipes.to_params(settings, cfg.space, cfg.fixed)
+        study.enqueue_trial(params, user_attrs={"warm_start": came}, skip_if_exists=True)
+        print(f"warm start: {came}" + (f" ({'; '.join(changes)})" if changes else ""),
+              flush=True)
 
 
 def _comparable(raw: dict) -> str:

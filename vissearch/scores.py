@@ -159,6 +159,12 @@ def readable_transfer(result, models: Models) -> float:
     return transfer(result, models) + readability_score(result)
 
 
+def readable_robustness(result, models: Models) -> float:
+    """Robustness less the images' mean distance outside the natural bands (filters have no
+    judge: this ranks what a filter's images keep under held-out moves, and how they read)."""
+    return robustness(result, models) + readability_score(result)
+
+
 def naturalness(result) -> float:
     """How close the spectrum slope is to natural images' -2: ``-|slope + 2|`` (0 is best)."""
     return -abs(spectrum_slope(result) + 2.0)
@@ -270,6 +276,8 @@ SCORES: dict[str, Score] = {
     "readable_transfer": Score(readable_transfer, "maximize",
                                "transfer less the distance outside the photos' bands", True,
                                "judge"),
+    "readable_robustness": Score(readable_robustness, "maximize",
+                                 "robustness less the distance outside the photos' bands", True),
     "readability": Score(readability_score, "maximize",
                          "minus the distance outside the natural photos' bands; 0 inside"),
     "edge_energy": Score(_readability_of("edge_energy"), "minimize",

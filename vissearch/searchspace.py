@@ -36,6 +36,7 @@ KINDS = ("log_uniform", "uniform", "int", "choice")
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt,
         "<": operator.lt, "==": operator.eq}
 SETTINGS = RenderSettings.model_fields
+SHIPPED = Path(__file__).parent / "spaces"  # the spaces ``search: NAME`` names
 
 
 @dataclass(frozen=True)
@@ -338,9 +339,16 @@ def _resolve(search: Any, base: Path | None) -> dict[str, Any]:
 
 
 def find_file(path: str, base: Path | None) -> Path:
-    """``path`` as given (relative to the working folder) or relative to the config's folder."""
+    """A shipped space by name (``tence2016``, ``lucid``, ``readable``), or a file as given
+    (relative to the working folder) or relative to the config's folder."""
     p = Path(check_path(path, "search"))
+    shipped = SHIPPED / f"{path}.yaml"
+    if "/" not in path and p.suffix == "" and shipped.is_file():
+        return shipped
     for candidate in (p, (base / p) if base else None, (base.parent / p) if base else None):
         if candidate is not None and len(str(candidate)) <= MAX_PATH and candidate.is_file():
             return candidate
-    raise UserError(f"search: space file {shorten(path)} does not exist")
+    names = ", ".join(sorted(f.stem for f in SHIPPED.glob("*.yaml")))
+    where = f" (looked in the working folder and in {base})" if base else ""
+    raise UserError(f"search: space file {shorten(path)} does not exist{where}; shipped "
+                    f"spaces: {names}")

@@ -1,0 +1,231 @@
+"""Recipes, warm starts, apply and tune on the tiny CNN and zoo/shapes."""
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from vissearch import recipes, runconfig, runner, store
+from vissearch.config import ModelSpec, TargetSpec
+from vissearch.errors import UserError
+from vissearch.reproduce import reproduce
+
+SPACE = {"lr": {"log_uniform": [0.5, 20.0]}, "median_size": {"choice": [0, 3]},
+         "median_every": {"int": [2, 4], "when": {"median_size": 3}}}
+LAYERS = ["image", "rescale", "conv1", "conv2", "pool", "pred"]
+
+
+def recipe_file(tmp_path, entries, layers=LAYERS, name="r.yaml"):
+    path = tmp_path / name
+    recipes.write(path, {"path": "tiny.keras"}, "test", layers, entries)
+    return path
+
+
+def entry(layer, lr, kind="filter"):
+    return {"kind": kind, "layer": layer, "render": {"lr": lr, "steps": 8},
+            "source": {"study": "s", "trial": 0}}
+
+
+def config(tiny_path, results, name="tiny", target=None, **study):
+    return {"study": {"name": name, "seed": 5, "n_trials": 3, "results": str(results), **study},
+            "model": {"path": tiny_path, "preprocess": "none"},
+            "target": target or {"kind": "class", "indices": [0, 2]},
+            "render": {"size": 16, "steps": 8}, "search": SPACE}
+
+
+def test_lookup_exact_nearest_above_below_and_block(tmp_path):
+    recipe = recipes.load(recipe_file(tmp_path, [entry("conv2", 3.0), entry("pred", 9.0)]))
+    found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="conv2", indices=[0]))
+    assert found.render["lr"] == 3.0 and note == ""
+    found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="pool", indices=[0]))
+    assert found.layer == "conv2" and "nearest above" in note  # conv2 comes before pool
+    found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="conv1", indices=[0]))
+    assert found.layer == "conv2" and "nearest below" in note  # nothing above conv1
+    found, _ = recipes.lookup(recipe, TargetSpec(kind="layer", layer="conv2"))
+    assert found.layer == "conv2"  # whole layers share the filters' settings
+    with pytest.raises(UserError, match="no entry for class targets; it has filter"):
+        recipes.lookup(recipe, TargetSpec(kind="class", indices=[0]))
+    vgg = recipes.load(recipe_file(tmp_path, [entry("block5_conv1", 80.0)],
+                                   ["block5_conv1", "block5_conv2"], "vgg.yaml"))
+    found, note = recipes.lookup(vgg, TargetSpec(kind="filter", layer="block5_conv4",
+                                                 indices=[0]))
+    assert found.layer == "block5_conv1" and "same block" in note  # a VGG19 layer
+    with pytest.raises(UserError, match="no layer 'fc1' nor one of its block; it has "
+                                        "block5_conv1"):
+        recipes.lookup(vgg, TargetSpec(kind="filter", layer="fc1", indices=[0]))
+
+
+def test_unknown_recipe_and_model_are_one_line(tmp_path):
+    with pytest.raises(UserError, match="recipe 'nope': no such file or shipped recipe"):
+        recipes.find("nope", tmp_path)
+    with pytest.raises(UserError, match="no shipped recipe for model 'ResNet50'; shipped: "):
+        recipes.family(ModelSpec(name="ResNet50"))
+    name, note = recipes.family(ModelSpec(name="VGG19"))
+    assert name == "vgg16-hed" and "VGG19 is the closest family" in note
+    assert recipes.family(ModelSpec(name="VGG16"))[1] == ""
+
+
+def test_every_shipped_recipe_loads_and_has_its_grids():
+    from pathlib import Path
+
+    docs = Path(__file__).parents[1] / "docs" / "recipes"
+    shipped = sorted(recipes.SHIPPED.glob("*.yaml"))
+    assert {p.stem for p in shipped} >= set(recipes.FAMILIES.values())
+    for path in shipped:
+        recipe = recipes.load(path)
+        assert recipe.entries
+        for e in recipe.entries:
+            assert (e.layer is None) == (e.kind == "class")
+            assert (docs / path.stem / "grids" / f"{e.layer or 'classes'}.png").is_file()
+
+
+def test_a_config_renders_with_a_recipe_and_records_it(tiny_path, tmp_path):
+    path = recipe_file(tmp_path, [entry("conv1", 2.0), entry(None, 7.0, "class")])
+    raw = config(tiny_path, tmp_path)
+    raw["render"] = {"recipe": str(path), "size": 16}
+    cfg = runconfig.from_mapping(raw)
+    assert cfg.fixed == {"steps": 8, "size": 16}  # the class entry, size on top, lr searched
+    assert cfg.settings_from["searched"] == ["lr"]
+    raw["search"] = {"median_size": {"choice": [0, 3]}}
+    cfg = runconfig.from_mapping(raw)
+    assert cfg.fixed == {"lr": 7.0, "steps": 8, "size": 16}
+    assert cfg.settings_from["recipe"] == str(path) and cfg.settings_from["kind"] == "class"
+    assert cfg.stored()["render"] == cfg.fixed  # the study keeps settings, not a file name
+    raw["target"] = {"kind": "filter", "layer": "conv2", "indices": [0]}
+    cfg = runconfig.from_mapping(raw)
+    assert cfg.fixed["lr"] == 2.0 and "using conv1's, the nearest above" in \
+        cfg.settings_from["note"]
+    raw["render"], raw["search"] = {"recipe": str(path), "lr": 1.0}, SPACE
+    with pytest.raises(UserError, match="render.lr is both fixed"):
+        runconfig.from_mapping(raw)  # lr is searched: the fixed one would hide the search
+
+
+@pytest.fixture()
+def source_study(tiny_path, tmp_path):
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    return runner.run(cfg, progress=False)
+
+
+def test_warm_start_runs_the_best_trials_first_and_they_reproduce(tiny_path, tmp_path,
+                                                                  source_study, capsys):
+    best = store.ranked(source_study)[:2]
+    raw = config(tiny_path, tmp_path, name="warm", n_trials=4,
+                 warm_start={"study": "source", "top": 2, "results": str(tmp_path)})
+    raw["search"] = {**SPACE, "lr": {"log_uniform": [0.5, 1.0]}}  # a narrower range
+    study = runner.run(runconfig.from_mapping(raw), progress=False)
+    first = study.get_trials()[:2]
+    for t, b in zip(first, best, strict=True):
+        assert t.user_attrs["warm_start"] == f"study source trial {b.number}"
+        assert t.params["lr"] == min(b.params["lr"], 1.0)  # clipped to the new range
+        assert t.params["median_size"] == b.params["median_size"]
+    assert all("warm_start" not in t.user_attrs for t in study.get_trials()[2:])
+    out = capsys.readouterr().out
+    assert out.count("warm start: study source trial") == 2
+    if best[0].params["lr"] > 1.0:
+        assert "lr" in out and "clipped to 1" in out
+    trial, _, same = reproduce(study, str(first[0].number), tmp_path / "again")
+    assert same and all(same.values())
+
+
+def test_warm_start_from_a_missing_study_is_one_line(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path, warm_start={"study": "nope", "results": str(tmp_path)})
+    with pytest.raises(UserError, match="no study named 'nope'"):
+        runner.run(runconfig.from_mapping(raw), progress=False)
+    raw["study"]["warm_start"] = {"study": "a", "recipe": "b"}
+    with pytest.raises(UserError, match="names a study or a recipe"):
+        runconfig.from_mapping(raw)
+
+
+def test_to_params_clips_rounds_and_skips_missing_choices():
+    from vissearch import searchspace
+
+    space = searchspace.load({"lr": {"log_uniform": [1.0, 10.0]},
+                              "median_size": {"choice": [0, 3]},
+                              "median_every": {"int": [4, 12], "step": 4,
+                                               "when": {"median_size": 3}},
+                              "blur_sigma": {"uniform": [0.3, 1.0], "or_zero": True}})
+    params, changes = recipes.to_params({"lr": 40.0, "median_size": 5, "blur_sigma": 0.0},
+                                        space, {})
+    assert params == {"lr": 10.0, "blur_sigma_on": False}
+    assert changes == ["lr 40 clipped to 10", "median_size 5 is not a choice; sampled"]
+    params, _ = recipes.to_params({"lr": 2.0, "median_size": 3, "median_every": 7,
+                                   "blur_sigma": 0.5}, space, {})
+    assert params == {"lr": 2.0, "median_size": 3, "median_every": 8, "blur_sigma_on": True,
+                      "blur_sigma": 0.5}
+
+
+def test_apply_renders_a_trial_on_other_targets(tiny_path, tmp_path, source_study):
+    from vissearch.apply import apply
+
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    best = store.ranked(source_study)[0]
+    out = tmp_path / "applied"
+    apply(cfg, "best", out)  # the trial's own targets: the same bytes as stored
+    stored = store.trial_file(source_study, best.user_attrs["images"], "0").read_bytes()
+    assert (out / "apply" / "target_0000.png").read_bytes() == stored
+    result = apply(cfg, str(best.number), tmp_path / "other", indices="1,3,4", size=24)
+    assert result.indices == [1, 3, 4]
+    summary = json.loads((tmp_path / "other" / "apply" / "summary.json").read_text())
+    assert summary["settings_from"]["study"] == "source"
+    assert summary["settings_from"]["trial"] == best.number
+    assert summary["settings"]["size"] == 24 and summary["settings"]["lr"] == best.params["lr"]
+    assert sorted(p.name for p in (tmp_path / "other" / "apply").glob("*.png")) == [
+        "target_0001.png", "target_0003.png", "target_0004.png"]
+    assert (tmp_path / "other" / "apply.png").is_file()
+
+
+def test_an_experiment_takes_a_trial_or_a_recipe_per_run(tiny_path, tmp_path, source_study):
+    from vissearch import experiment
+
+    best = store.ranked(source_study)[0]
+    exp = {"model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "class", "indices": [1]},
+           "render": {"study": "source", "trial": "best", "results": str(tmp_path), "steps": 4}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    [(name, _, settings, came)] = experiment.expand_runs(experiment.load(path), str(path))
+    assert settings.lr == best.params["lr"] and settings.steps == 4
+    assert came["trial"] == best.number
+    recipe = recipe_file(tmp_path, [entry("conv1", 2.0), entry("conv2", 5.0)])
+    exp = {**exp, "target": {"kind": "filter", "layer": "conv1", "indices": [0]},
+           "render": {"recipe": recipe.name},  # beside the experiment file
+           "runs": [{"name": "a", "target": {"layer": "conv1"}},
+                    {"name": "b", "target": {"layer": "pool"}}]}
+    path.write_text(yaml.safe_dump(exp))
+    runs = experiment.expand_runs(experiment.load(path), str(path))
+    assert [r[2].lr for r in runs] == [2.0, 5.0]
+    assert "using conv2's, the nearest above" in runs[1][3]["note"]
+
+
+def test_tune_walks_up_the_layers_warm_started_and_writes_a_recipe(tmp_path):
+    from vissearch.tune import tune
+
+    raw = {"study": {"name": "t", "seed": 3, "n_trials": 4, "results": str(tmp_path / "res"),
+                     "objective": ["readable_robustness", "activation"], "population": 4},
+           "model": {"name": "zoo/shapes"},
+           "target": {"kind": "filter", "indices": {"stop": 2}},
+           "render": {"size": 32, "steps": 8},
+           "search": {"lr": {"log_uniform": [1.0, 100.0]}},
+           "tune": {"layers": ["conv1", "conv2"], "warm_top": 1}}
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    recipe = recipes.load(tune(str(path), str(out), progress=False))
+    assert [e.layer for e in recipe.entries] == ["conv1", "conv2"]
+    first = store.open_study("t-conv1", None, str(tmp_path / "res"))
+    second = store.open_study("t-conv2", None, str(tmp_path / "res"))
+    best = store.ranked(first)[0]
+    warm = second.get_trials()[0]
+    assert warm.user_attrs["warm_start"] == f"study t-conv1 trial {best.number}"
+    assert warm.params == best.params
+    assert recipe.entries[0].render["lr"] == best.params["lr"]
+    assert recipe.entries[0].source["study"] == "t-conv1"
+    assert recipe.layers[:3] == ["image", "rescale", "conv1"]
+    assert (out / "grids" / "conv1.png").read_bytes() == store.trial_file(
+        first, best.user_attrs["images"], "grid").read_bytes()
+    table = (out / "table.csv").read_text().splitlines()
+    assert table[0].startswith("layer,lr,") and len(table) == 3
+    assert np.isfinite(recipe.entries[1].source["scores"]["readable_robustness"])
+    assert all(t.state != optuna.trial.TrialState.FAIL for t in second.get_trials())

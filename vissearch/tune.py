@@ -1,0 +1,151 @@
+"""A recipe found by search, layer by layer: ``python -m vissearch tune CONFIG --out DIR``.
+
+A tune config is a run config with a ``tune:`` section::
+
+    tune:
+      layers: [block1_conv1, block2_conv1]   # or auto: the block outputs, at most max_layers
+      max_layers: 8
+      warm_top: 3        # each layer's study starts from the best 3 trials of the layer before
+
+One small study runs per layer (``STUDY-LAYER``, populations and halving as the config says),
+each warm-started from the best trials of the layer below it, so the search walks up the network
+the way the blog's table was made by hand. The output folder gets ``recipe.yaml`` (each layer's
+best settings and where they came from), ``grids/LAYER.png`` (the best trial's grid) and
+``table.md`` / ``table.csv`` (layer x settings x scores). Class targets have one entry.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from vissearch import models, recipes, runconfig, runner, store, yamlfile
+from vissearch.config import ModelSpec, RenderSettings, _Frozen, parse
+from vissearch.errors import UserError
+
+BLOCK_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Add", "ReLU", "Activation",
+                "Concatenate", "BatchNormalization")
+TABLE_SETTINGS = ("lr", "optimizer", "normalize_grad", "median_size", "median_every",
+                  "blur_sigma", "blur_every", "decay", "param", "jitter", "tv", "keep")
+SHOWN = ("lr", "median_size", "median_every", "blur_sigma", "decay")  # even at their defaults
+
+
+class TuneSpec(_Frozen):
+    layers: list[str] | Literal["auto"] = "auto"
+    max_layers: int = Field(8, ge=1, le=64)
+    warm_top: int = Field(3, ge=0, le=100)
+
+
+def block_outputs(model, max_layers: int) -> list[str]:
+    """The output of each block (a layer named ``*_out``, else the last convolution-like layer
+    of each name prefix ``blockN``), evenly sampled to ``max_layers``, first and last kept."""
+    rows = [r for r in models.layer_table(model) if r[3] is not None and r[1] in BLOCK_LAYERS]
+    names = [r[0] for r in rows if r[0].endswith("_out")]
+    if not names:
+        last: dict[str, str] = {}
+        for name, *_ in rows:
+            last[name.split("_")[0]] = name
+        names = list(last.values())
+    if len(names) > max_layers:
+        picks = np.unique(np.linspace(0, len(names) - 1, max_layers).round().astype(int))
+        names = [names[i] for i in picks]
+    return names
+
+
+def _layer_config(raw: dict, layer: str | None, previous: str | None, warm_top: int
+                  ) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    study = out["study"]
+    base = study["name"]
+    study["name"] = f"{base}-{layer}" if layer else base
+    if layer:
+        out["target"] = {**out["target"], "layer": layer}
+    if previous and warm_top:
+        study["warm_start"] = {"study": previous, "top": warm_top,
+                               "storage": study.get("storage"),
+                               "results": study.get("results", "results")}
+    return out
+
+
+def tune(path: str, out: str, progress: bool = True, storage: str | None = None) -> Path:
+    """Run the per-layer studies of a tune config and write its recipe, grids and table."""
+    start = time.perf_counter()
+    raw = dict(yamlfile.read(path))
+    spec = parse(TuneSpec, raw.pop("tune", {}) or {}, where=f"{path}: tune")
+    if storage:
+        raw["study"] = {**raw.get("study", {}), "storage": storage}
+    model_spec = parse(ModelSpec, raw.get("model"), where=f"{path}: model")
+    kind = (raw.get("target") or {}).get("kind", "filter")
+    loaded = models.load(model_spec, with_classifier=kind == "class")
+    names = [layer.name for layer in loaded.model.layers]
+    if kind == "class":
+        layers: list[str | None] = [None]
+    elif spec.layers == "auto":
+        layers = block_outputs(loaded.model, spec.max_layers)
+    else:
+        unknown = [n for n in spec.layers if n not in names]
+        if unknown:
+            raise UserError(f"{path}: tune.layers: {loaded.label} has no layer {unknown[0]!r}; "
+                            "python -m vissearch layers lists them")
+        layers = list(spec.layers)
+    configs = [runconfig.from_mapping(_layer_config(raw, layer, None, 0), path)
+               for layer in layers]  # every layer's mistake is one line before any study runs
+    folder = Path(out)
+    entries, rows, previous = [], [], None
+    for i, (layer, cfg) in enumerate(zip(layers, configs, strict=True)):
+        if previous:
+            cfg = runconfig.from_mapping(_layer_config(raw, layer, previous, spec.warm_top), path)
+        print(f"tune {i + 1}/{len(layers)}: {layer or 'classes'} (study {cfg.study.name})",
+              flush=True)
+        seconds = time.perf_counter()
+        study = runner.run(cfg, progress=progress)
+        seconds = time.perf_counter() - seconds
+        best = store.ranked(study)
+        if not best:
+            print(f"  no completed trial for {layer}; left out of the recipe")
+            continue
+        entry = recipes.entry_from_trial(best[0], kind, layer, cfg.study.name,
+                                         cfg.study.objectives)
+        entries.append(entry)
+        rows.append(_row(entry, layer, seconds))
+        grid = store.trial_file(study, best[0].user_attrs.get("images", {}), "grid")
+        if grid is not None:
+            (folder / "grids").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(grid, folder / "grids" / f"{layer or 'classes'}.png")
+        previous = cfg.study.name
+    about = (f"found by python -m vissearch tune {path}: per layer the best trial by "
+             f"{', '.join(configs[0].study.objectives)}")
+    recipe = recipes.write(folder / "recipe.yaml", model_spec.model_dump(exclude_defaults=True),
+                           about, names, entries)
+    _tables(folder, rows)
+    total = time.perf_counter() - start
+    print(f"tune: {len(entries)} of {len(layers)} layers in {total / 60:.1f} min -> {recipe}")
+    return recipe
+
+
+def _row(entry: dict, layer: str | None, seconds: float) -> dict[str, Any]:
+    render = {**RenderSettings().model_dump(), **entry["render"]}
+    row: dict[str, Any] = {"layer": layer or "classes"}
+    row.update({k: render[k] for k in TABLE_SETTINGS if k in entry["render"] or k in SHOWN})
+    row.update(entry["source"]["scores"])
+    row.update({"trial": entry["source"]["trial"], "minutes": round(seconds / 60, 2)})
+    return row
+
+
+def _tables(folder: Path, rows: list[dict[str, Any]]) -> None:
+    df = pd.DataFrame(rows)
+    first = ["layer", *(k for k in TABLE_SETTINGS if k in df.columns)]
+    df = df[first + [c for c in df.columns if c not in first]]
+    folder.mkdir(parents=True, exist_ok=True)
+    df.to_csv(folder / "table.csv", index=False)
+    shown = df.map(lambda v: f"{v:.3g}" if isinstance(v, float) else ("" if v is None else v))
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in shown.fillna("").values]
+    (folder / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
