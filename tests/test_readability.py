@@ -74,7 +74,9 @@ def test_outside_is_a_log_distance():
     # a flat image: far below, but finite, so that one dead filter does not make a trial fail
     assert readability.outside(0.0, (20.0, 100.0)) == pytest.approx(np.log(readability.FLOOR))
     assert readability.outside(1e-9, (20.0, 100.0)) == readability.outside(0.0, (20.0, 100.0))
-    assert readability.outside(float("nan"), (20.0, 100.0)) == float("inf")
+    assert readability.outside(float("nan"), (20.0, 100.0)) == pytest.approx(np.log(1000))
+    flat = np.full((64, 64, 3), 128.0, np.float32)  # a dead filter's image
+    assert readability.penalty(flat) == pytest.approx(len(readability.NAMES) * np.log(1000))
 
 
 def test_readable_transfer_is_transfer_less_the_penalty():

@@ -229,3 +229,21 @@ def test_tune_walks_up_the_layers_warm_started_and_writes_a_recipe(tmp_path):
     assert table[0].startswith("layer,lr,") and len(table) == 3
     assert np.isfinite(recipe.entries[1].source["scores"]["readable_robustness"])
     assert all(t.state != optuna.trial.TrialState.FAIL for t in second.get_trials())
+
+
+def test_cli_apply_and_its_one_line_errors(tiny_path, tmp_path, source_study):
+    import subprocess
+    import sys
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config(tiny_path, tmp_path, name="source", n_trials=4)))
+    cli = [sys.executable, "-m", "vissearch", "apply", str(path)]
+    ok = subprocess.run([*cli, "--indices", "1:3", "--out", str(tmp_path / "o")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote 2 images" in ok.stdout
+    assert (tmp_path / "o" / "apply" / "target_0002.png").is_file()
+    bad = subprocess.run([*cli, "--indices", "a:b", "--out", str(tmp_path / "p")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "--indices 'a:b': a range is START:STOP" in bad.stderr

@@ -199,13 +199,16 @@ def _apply(args: argparse.Namespace) -> int:
 def _tune_arguments(p: argparse.ArgumentParser) -> None:
     _config_and_storage(p)
     p.add_argument("--out", required=True, help="output folder (recipe.yaml, grids, table)")
+    p.add_argument("--recipe", help="write the recipe here instead, keeping the entries of "
+                                    "other layers that the file already has")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _tune(args: argparse.Namespace) -> int:
     from vissearch.tune import tune
 
-    tune(args.config, args.out, progress=not args.no_progress, storage=args.storage)
+    tune(args.config, args.out, progress=not args.no_progress, storage=args.storage,
+         into=args.recipe)
     return 0
 
 
@@ -292,7 +295,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "python -m vissearch apply configs/quickstart.yaml --trial best --indices 0:11 "
             "--size 128 --out out/apply", _apply_arguments, _apply, True),
     Command("tune", "search each layer in turn and write a recipe of the best settings",
-            "python -m vissearch tune configs/tune_shapes.yaml --out out/tune_shapes",
+            "python -m vissearch tune configs/tune_lite0_blocks.yaml --out out/tune_lite0",
             _tune_arguments, _tune, True),
     Command("dashboard", "start optuna-dashboard on 127.0.0.1 with the images",
             "python -m vissearch dashboard configs/quickstart.yaml --port 8080",

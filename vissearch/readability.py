@@ -104,11 +104,12 @@ FLOOR = 1000.0  # how far below a band an image with none of the measure counts
 
 def outside(value: float, band: tuple[float, float]) -> float:
     """How far ``value`` lies outside ``band`` in log units (0 inside). A flat or edge-free
-    image (a value of 0, a dead filter's grey field) counts as FLOOR times below the band, so
-    that one such image marks a trial down without making its score infinite."""
+    image (a value of 0, or a ratio of edges it does not have: a dead filter's grey field)
+    counts as FLOOR times below the band, so that one such image marks a trial down without
+    making its score infinite."""
     lo, hi = band
-    if not np.isfinite(value):
-        return float("inf")
+    if not np.isfinite(value):  # a ratio a flat image does not have (no edges at all)
+        return float(np.log(FLOOR))
     if value > hi:
         return float(np.log(value / hi))
     if value < lo:

@@ -74,8 +74,10 @@ def _layer_config(raw: dict, layer: str | None, previous: str | None, warm_top: 
     return out
 
 
-def tune(path: str, out: str, progress: bool = True, storage: str | None = None) -> Path:
-    """Run the per-layer studies of a tune config and write its recipe, grids and table."""
+def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
+         into: str | None = None) -> Path:
+    """Run the per-layer studies of a tune config and write its recipe, grids and table; with
+    ``into``, the recipe goes there, replacing only the entries of the layers tuned now."""
     start = time.perf_counter()
     raw = dict(yamlfile.read(path))
     spec = parse(TuneSpec, raw.pop("tune", {}) or {}, where=f"{path}: tune")
@@ -84,7 +86,8 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None)
     model_spec = parse(ModelSpec, raw.get("model"), where=f"{path}: model")
     kind = (raw.get("target") or {}).get("kind", "filter")
     loaded = models.load(model_spec, with_classifier=kind == "class")
-    names = [layer.name for layer in loaded.model.layers]
+    names = [layer.name for layer in loaded.model.layers
+             if type(layer).__name__ != "InputLayer"]  # its name counts Keras's inputs
     if kind == "class":
         layers: list[str | None] = [None]
     elif spec.layers == "auto":
@@ -122,12 +125,25 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None)
         previous = cfg.study.name
     about = (f"found by python -m vissearch tune {path}: per layer the best trial by "
              f"{', '.join(configs[0].study.objectives)}")
-    recipe = recipes.write(folder / "recipe.yaml", model_spec.model_dump(exclude_defaults=True),
-                           about, names, entries)
+    model = model_spec.model_dump(exclude_defaults=True)
+    target = Path(into) if into else folder / "recipe.yaml"
+    recipe = recipes.write(target, model, about, names, _merged(target, model, entries))
     _tables(folder, rows)
     total = time.perf_counter() - start
     print(f"tune: {len(entries)} of {len(layers)} layers in {total / 60:.1f} min -> {recipe}")
     return recipe
+
+
+def _merged(path: Path, model: dict, entries: list[dict]) -> list[dict]:
+    """``entries`` after those of the recipe at ``path`` (if any) that they do not replace."""
+    if not path.is_file():
+        return entries
+    old = recipes.load(path)
+    if old.model != model:
+        raise UserError(f"--recipe {path} is a recipe for {old.model}, not {model}")
+    new = {(e["kind"], e["layer"]) for e in entries}
+    kept = [e.model_dump() for e in old.entries if (e.kind, e.layer) not in new]
+    return kept + entries
 
 
 def _row(entry: dict, layer: str | None, seconds: float) -> dict[str, Any]:
@@ -141,6 +157,9 @@ def _row(entry: dict, layer: str | None, seconds: float) -> dict[str, Any]:
 
 def _tables(folder: Path, rows: list[dict[str, Any]]) -> None:
     df = pd.DataFrame(rows)
+    if (folder / "table.csv").is_file():  # a table of other layers, written by an earlier tune
+        old = pd.read_csv(folder / "table.csv")
+        df = pd.concat([old[~old["layer"].isin(df["layer"])], df], ignore_index=True)
     first = ["layer", *(k for k in TABLE_SETTINGS if k in df.columns)]
     df = df[first + [c for c in df.columns if c not in first]]
     folder.mkdir(parents=True, exist_ok=True)
