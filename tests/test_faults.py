@@ -51,7 +51,7 @@ def check_consistent(study: optuna.Study, n_trials: int) -> None:
     assert len(complete) == n_trials == runner.counted(study)
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
-              and "error" not in t.user_attrs]
+              and ("error" not in t.user_attrs or t.user_attrs.get("interrupted"))]
     rerun = {t.user_attrs["retry_of"]: t.params for t in complete if "retry_of" in t.user_attrs}
     for t in (k for k in killed if k.params):  # one killed before sampling has nothing to rerun
         original = t.user_attrs.get("retry_of", t.number)
@@ -145,11 +145,18 @@ def test_ctrl_c_mid_trial_reruns_its_settings(tmp_path, tiny_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_running(cfg)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130 and "interrupted" in proc.stderr.read()
-    run_to_the_end(path)
+    assert proc.wait(timeout=120) == 130
+    said = proc.stderr.read()
+    assert "interrupted: 1 running trials recorded FAIL (error: interrupted); run the same " \
+           "command" in said, said
+    failed = [t for t in load(cfg).get_trials() if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs["error"] for t in failed] == ["interrupted"]
+    again = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "killed or interrupted trials render again" in again.stdout
     study = load(cfg)
     check_consistent(study, 4)
-    assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
 
 
 def test_workers_share_a_study_without_losing_or_duplicating(tmp_path, tiny_path):
@@ -180,6 +187,59 @@ def test_a_worker_killed_mid_trial_has_its_trial_run_again(tmp_path, tiny_path):
     study = load(cfg)
     check_consistent(study, 6)
     assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
+
+
+def test_two_processes_count_n_trials_exactly_and_a_killed_one_is_rerun(tmp_path, tiny_path):
+    """Process A with two workers and a separate process B on one study; B is killed -9 while it
+    holds a population. Exactly n_trials count, none is left WAITING or RUNNING, and every
+    setting B was rendering runs again once."""
+    path, cfg = write_config(tmp_path, tiny_path, "two", n_trials=12, storage=PG, population=3)
+    a = subprocess.Popen([*CLI, "run", str(path), "--workers", "2", "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_running(cfg)
+    b = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = {t.number for t in load(cfg).get_trials()}
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # until B holds trials of its own
+        if len({t.number for t in load(cfg).get_trials(
+                states=(optuna.trial.TrialState.RUNNING,))} - before) >= 3 and b.poll() is None:
+            break
+        time.sleep(0.2)
+    b.send_signal(signal.SIGKILL)
+    b.wait()
+    out, err = a.communicate(timeout=900)
+    assert a.returncode == 0, err[-2000:]
+    study = load(cfg)
+    check_consistent(study, 12)
+    trials = study.get_trials()
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    origins = [trials_origin(t) for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(origins) == len(set(origins)) == 12  # no setting ran twice
+    assert "trials already finished" not in out
+
+
+def test_two_processes_started_together_stop_at_n_trials(tmp_path, tiny_path):
+    """Two commands on one study at once (one with two workers), each asking populations of 4:
+    8 trials in all, not 12."""
+    path, cfg = write_config(tmp_path, tiny_path, "together", n_trials=8, storage=PG,
+                             population=4)
+    cfg["render"]["steps"] = 1500  # populations long enough that all three ask at once
+    path.write_text(json.dumps(cfg))
+    procs = [subprocess.Popen([*CLI, "run", str(path), "--no-progress", *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for extra in (["--workers", "2"], [])]
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-2000:]
+    study = load(cfg)
+    check_consistent(study, 8)
+    surplus = [t for t in study.get_trials() if t.user_attrs.get("surplus")]
+    assert all(t.state == optuna.trial.TrialState.FAIL and not t.params for t in surplus)
+
+
+def trials_origin(t) -> int:
+    return t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial", t.number))
 
 
 @pytest.mark.skipif(not PG, reason="set VISSEARCH_TEST_PG to a PostgreSQL URL (CI does)")

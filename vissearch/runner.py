@@ -111,16 +111,35 @@ def _comparable(raw: dict) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+def _counts(t: optuna.trial.FrozenTrial) -> bool:
+    attrs = t.user_attrs
+    return t.state in FINISHED and (t.state != optuna.trial.TrialState.FAIL or (
+        "error" in attrs and "surplus" not in attrs and "interrupted" not in attrs))
+
+
+def _rerun(t: optuna.trial.FrozenTrial) -> bool:
+    """A failed trial whose settings run again: killed (no error) or interrupted."""
+    return t.state == optuna.trial.TrialState.FAIL and (
+        "error" not in t.user_attrs or "interrupted" in t.user_attrs)
+
+
 def counted(study: optuna.Study) -> int:
     """Trials that count toward ``n_trials``: complete, pruned, or failed with a recorded error.
 
     A trial whose worker was killed or interrupted fails with no error recorded; it does not
     count, and its settings run again (enqueued by the storage's heartbeat callback, or by
-    :func:`_requeue_interrupted` at the next start).
+    :func:`_requeue_interrupted` at the next start). A surplus trial (asked when other processes
+    had already started the last ones) does not count either.
     """
-    finished = study.get_trials(deepcopy=False, states=FINISHED)
-    return sum(1 for t in finished
-               if t.state != optuna.trial.TrialState.FAIL or "error" in t.user_attrs)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if _counts(t))
+
+
+def _claimed(study: optuna.Study) -> list[int]:
+    """The numbers of the trials that count or will: counted, running, or waiting to run (a
+    retry), in order; the first ``n_trials`` of them are the study's, in every process."""
+    live = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    return sorted(t.number for t in study.get_trials(deepcopy=False)
+                  if _counts(t) or t.state in live)
 
 
 def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
@@ -139,6 +158,12 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
         return study
+    again = len(_retries(study) & {t.number for t in study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.WAITING,))})
+    if (done or again) and not worker:
+        print(f"resuming study {cfg.study.name}: {done} of {cfg.study.n_trials} trials done"
+              + (f"; {again} killed or interrupted trials render again" if again else ""),
+              flush=True)
     recorder = trials.Recorder(cfg, prepared,
                                store.AtomicArtifactStore(study.user_attrs["artifact_dir"]))
     size = prepared.population
@@ -153,27 +178,75 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
 
 
 def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
+    """Ask, render and tell populations until ``n_trials`` count. ``left`` caps the new trials
+    this process starts; waiting retries are always taken. With nothing to start while other
+    processes still run trials, it waits: one of them may die and leave its trials to retry."""
     deadline = time.monotonic() + (cfg.study.timeout or float("inf"))
-    while left > 0 and time.monotonic() < deadline:
+    n_trials = cfg.study.n_trials
+    while time.monotonic() < deadline:
         with store.quiet_experimental():
             optuna.storages.fail_stale_trials(study)  # another worker's killed trials
-        done = counted(study)
-        if done >= cfg.study.n_trials:
+        if counted(study) >= n_trials:
             return
-        asked = [_ask(study) for _ in range(min(size, left, cfg.study.n_trials - done))]
-        left -= len(asked)
+        trials = study.get_trials(deepcopy=False)
+        waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in trials)
+        room = max(n_trials - len(_claimed(study)), 0)
+        want = min(size, waiting + min(room, max(left, 0)))
+        if want == 0:
+            if not any(t.state == optuna.trial.TrialState.RUNNING for t in trials):
+                return  # this process's share is done, and no one else is running
+            time.sleep(store.HEARTBEAT_S)
+            continue
+        asked = _drop_surplus(study, [_ask(study) for _ in range(want)], n_trials)
+        retries = _retries(study)
+        left -= sum(t.number not in retries for t in asked)
+        if not asked:
+            continue
         beat.watch(asked)
         start = time.perf_counter()
         try:
             recorder.run(study, asked)
-        except BaseException:  # Ctrl-C, or a failure to record: the next run retries them
-            for trial in asked:
-                if trial.number not in recorder.told:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except BaseException as err:  # Ctrl-C, or a failure to record: the next run retries
+            untold = [t for t in asked if t.number not in recorder.told]
+            for trial in untold:
+                trial.set_user_attr("error", "interrupted")
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if isinstance(err, KeyboardInterrupt):
+                raise Interrupted(f"{len(untold)} running trials recorded FAIL (error: "
+                                  "interrupted); run the same command to render them "
+                                  "again") from None
             raise
         finally:
             beat.unwatch(asked)
         _progress(cfg, study, bar, (time.perf_counter() - start) / len(asked))
+
+
+def _retries(study: optuna.Study) -> set[int]:
+    """Trials that repeat a killed or interrupted one (ours or Optuna's heartbeat callback's)."""
+    return {t.number for t in study.get_trials(deepcopy=False)
+            if "failed_trial" in t.system_attrs or "retry_of" in t.user_attrs}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a population: what happened to its trials is the message."""
+
+
+def _drop_surplus(study: optuna.Study, asked: list[optuna.Trial], n_trials: int
+                  ) -> list[optuna.Trial]:
+    """Tell FAIL (marked surplus, not counted, never retried) the asked trials past the first
+    ``n_trials`` claimed ones: processes that asked at the same moment cannot overshoot."""
+    claimed = _claimed(study)
+    first = set(claimed[:n_trials])
+    keep = []
+    for trial in asked:
+        if trial.number in first:
+            keep.append(trial)
+        else:
+            trial.set_user_attr("surplus", True)
+            trial.set_user_attr("error", "surplus: other processes had started the last trials")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return keep
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
@@ -272,7 +345,9 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
         study = run(cfg, progress=progress, budget_trials=parts[0] or None, prepared=prepared)
         codes = [p.wait() for p in others]
     if any(codes):
-        print(f"workers exited with {codes}", file=sys.stderr)
+        print(f"workers exited with {codes}; this process runs what they left", file=sys.stderr)
+    if counted(study) < cfg.study.n_trials:  # a worker died before its share, or left retries
+        study = run(cfg, progress=progress, prepared=prepared)
     return study
 
 
@@ -300,7 +375,7 @@ def _requeue_interrupted(study: optuna.Study) -> None:
     fail = optuna.trial.TrialState.FAIL
     covered = {trials.origin(t) for t in all_trials if t.state != fail}
     for t in all_trials:
-        if t.state == fail and "error" not in t.user_attrs and t.params:
+        if _rerun(t) and t.params:
             if trials.origin(t) not in covered:
                 study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
                 covered.add(trials.origin(t))
