@@ -61,7 +61,10 @@ def junk(rng, tmp) -> object:
             "zoo/shape", "VGG61", "flamingo", ["flamingo", "ring"], 20, 1000, 10**6,
             # plausible values, so that many mutants are accepted and their spaces drawn from
             0.1, 2.0, 4, 8, 16, 32, 64, 0.9, "sgd", "adam", "cosine", "gaussian", "mean",
-            {"uniform": [0.1, 0.9]}, {"int": [1, 8]}, {"choice": [0, 3]}, [0.25, 0.5]]
+            {"uniform": [0.1, 0.9]}, {"int": [1, 8]}, {"choice": [0, 3]}, [0.25, 0.5],
+            # past a float's range, a dunder name, sizes and counts that cannot fit (#18)
+            10**400, -(10**400), {"int": [0, 10**400]}, {"log_uniform": [1, 10**400]},
+            "__class__", "__init__", 4096, 65_536, 100_000, {"stop": 65_536}]
     return copy.deepcopy(pool[rng.integers(len(pool))])
 
 

@@ -160,3 +160,56 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_kept(monkeypatch, ca
     assert "something inside broke" in cli.TRACEBACK_FILE.read_text()
     with pytest.raises(RuntimeError):
         cli.main(["--debug", "leaderboard"])
+
+
+def test_the_traceback_file_follows_no_link_planted_for_it(monkeypatch, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    folder = tmp_path / "private"
+    monkeypatch.setattr(cli, "TRACEBACK_DIR", folder)
+    monkeypatch.setattr(cli, "TRACEBACK_FILE", folder / "last-error.txt")
+    folder.mkdir(mode=0o700)
+    (folder / "last-error.txt").symlink_to(victim)  # planted where our file goes
+    assert cli.internal_error(RuntimeError("boom")) == 1
+    assert victim.read_text() == "keep me"
+    assert "traceback in" not in capsys.readouterr().err  # kept nowhere rather than there
+    (folder / "last-error.txt").unlink()
+    folder.rmdir()
+    folder.symlink_to(tmp_path)  # the folder itself a link
+    assert cli.internal_error(RuntimeError("boom")) == 1
+    assert not (tmp_path / "last-error.txt").exists()
+
+
+SECRET_URL = "postgresql://user:s3cret-pw-77@127.0.0.1:5/db"
+
+
+def test_a_storage_password_is_never_printed_passed_on_a_command_line_or_stored(
+        tiny_path, tmp_path, monkeypatch, capsys):
+    from vissearch import commands, runconfig, runner
+
+    raw = {"study": {"name": "pw", "storage": SECRET_URL, "results": str(tmp_path)},
+           "model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "class", "indices": [0]}, "render": {"size": 16, "steps": 4}}
+    cfg = runconfig.from_mapping(raw)
+    assert "s3cret" not in json.dumps(cfg.stored())  # what the study, dashboard, report show
+    assert cfg.stored()["study"]["storage"] == "postgresql://user:***@127.0.0.1:5/db"
+    assert "s3cret" not in "\n".join(commands.next_lines("c.yaml", SECRET_URL))
+    launched = []
+
+    class Fake:
+        def __init__(self, argv, **kw):
+            launched.append((argv, kw.get("env", {})))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(runner.subprocess, "Popen", Fake)
+    monkeypatch.setattr(runner, "prepare", lambda cfg: None)
+    monkeypatch.setattr(runner, "open_or_create", lambda cfg: None)
+    monkeypatch.setattr(runner, "counted", lambda study: 0)
+    monkeypatch.setattr(runner, "run", lambda *a, **k: None)
+    runner.run_workers(cfg, 3, progress=False)
+    assert len(launched) == 2
+    for argv, env in launched:
+        assert not [a for a in argv if "s3cret" in a]  # ps shows every user the command line
+        assert env["VISSEARCH_STORAGE"] == SECRET_URL

@@ -145,3 +145,27 @@ def test_dashboard_serves_a_trial_image(small_study):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_report_copies_no_file_outside_the_study_a_record_names(small_study, tmp_path):
+    """A study record is data: a forged image path with ../ or an absolute path, or an artifact
+    id that climbs out, copies nothing into the report."""
+    study, path, root = small_study
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the password is hunter2")
+    base = Path(study.user_attrs["artifact_dir"])
+    climb = os.path.relpath(secret, base.parent)
+    forged = optuna.trial.create_trial(
+        params={"lr": 1.0, "optimizer": "sgd"}, distributions=study.trials[0].distributions,
+        values=[1e9], user_attrs={"images": {
+            "grid": os.path.relpath(secret, base), "targets": {"0": str(secret)},
+            "files": {"grid": climb, "0": str(secret)}}})
+    study.add_trial(forged)
+    number = study.trials[-1].number
+    images = study.trials[-1].user_attrs["images"]
+    assert store.trial_file(study, images, "grid") is None
+    assert store.trial_file(study, images, "0") is None
+    report.build(study, tmp_path / "r", config_path=str(path))
+    copied = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert not [p for p in copied if b"hunter2" in p.read_bytes()]
+    assert not (tmp_path / "r" / "images" / f"trial_{number}_grid.png").exists()

@@ -10,6 +10,8 @@ chatter silenced unless ``--debug`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` a
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 import tempfile
 import traceback
@@ -19,7 +21,10 @@ from vissearch import __version__, quiet
 from vissearch.commands import COMMANDS
 from vissearch.errors import UserError
 
-TRACEBACK_FILE = Path(tempfile.gettempdir()) / "vissearch-last-error.txt"
+# in a folder of this user's own (mode 0700), never through a link: on a shared machine another
+# user could otherwise plant /tmp/NAME as a link and have our error overwrite their chosen file
+TRACEBACK_DIR = Path(tempfile.gettempdir()) / f"vissearch-{os.getuid()}"
+TRACEBACK_FILE = TRACEBACK_DIR / "last-error.txt"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,12 +84,24 @@ def internal_error(err: Exception) -> int:
     text = str(err).strip().splitlines()
     first = f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
     try:
-        TRACEBACK_FILE.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        _keep("".join(traceback.format_exception(err)))
         kept = f"traceback in {TRACEBACK_FILE}; "
     except OSError:
         kept = ""
     print(f"internal error: {first} ({kept}run with --debug to see it)", file=sys.stderr)
     return 1
+
+
+def _keep(text: str) -> None:
+    """Write the traceback file only inside our own private folder, and not through a link."""
+    TRACEBACK_DIR.mkdir(mode=0o700, exist_ok=True)
+    info = TRACEBACK_DIR.lstat()
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(f"{TRACEBACK_DIR} is not this user's private folder")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(TRACEBACK_FILE, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def interrupted(err: BaseException) -> bool:

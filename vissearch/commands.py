@@ -8,12 +8,15 @@ need when they run, so ``leaderboard`` never loads TensorFlow.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from vissearch import quiet
+
+STORAGE_ENV = "VISSEARCH_STORAGE"
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,10 @@ class Command:
 
 def _config_and_storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="the run config (YAML)")
-    p.add_argument("--storage", help="the study's Optuna storage URL, e.g. "
-                                     "postgresql://user@host/db; overrides study.storage")
+    p.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+                   help="the study's Optuna storage URL, e.g. postgresql://user@host/db; "
+                        f"overrides study.storage (default: ${STORAGE_ENV}, which keeps a "
+                        "password out of the process list)")
 
 
 def _study(args: argparse.Namespace):
@@ -63,17 +68,24 @@ def _run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {s.lower()}" for s, n in df["state"].value_counts().items())
     print(f"study {cfg.study.name}: {len(df)} trials ({counts}); storage "
           f"{store.shown(store.storage_url(cfg.study))}")
-    storage = f" --storage {shlex.quote(args.storage)}" if args.storage else ""
-    config = shlex.quote(args.config)
     if (df["state"] == "COMPLETE").any():
         best = df.iloc[0]
         values = ", ".join(f"{o} {best[o]:.4g}" for o in df.attrs["objectives"])
         print(f"best trial {int(best['number'])} ({values}): {best['grid_png']}")
-    print("next:")
-    print(f"  python -m vissearch leaderboard {config}{storage}")
-    print(f"  python -m vissearch report {config}{storage} --out out/report")
-    print(f"  python -m vissearch reproduce {config}{storage} --trial best --out out/best")
+    print("\n".join(next_lines(args.config, args.storage)))
     return 0
+
+
+def next_lines(config: str, storage: str | None) -> list[str]:
+    """The commands to look further, the storage's password hidden (name it again, or set
+    $VISSEARCH_STORAGE, to run them)."""
+    from vissearch import store
+
+    config = shlex.quote(config)
+    extra = f" --storage {shlex.quote(store.shown(storage))}" if storage else ""
+    return ["next:", f"  python -m vissearch leaderboard {config}{extra}",
+            f"  python -m vissearch report {config}{extra} --out out/report",
+            f"  python -m vissearch reproduce {config}{extra} --trial best --out out/best"]
 
 
 # leaderboard, report, dashboard, reproduce --------------------------------------------------

@@ -83,9 +83,9 @@ def load_for(spec: ModelSpec, target) -> LoadedModel:
 
 def _load_application(spec: ModelSpec, with_classifier: bool) -> LoadedModel:
     name = spec.name
-    ctor = getattr(keras.applications, name, None)
+    apps = [n for n in dir(keras.applications) if n[:1].isupper()]
+    ctor = getattr(keras.applications, name, None) if name in apps else None
     if ctor is None or not callable(ctor):
-        apps = [n for n in dir(keras.applications) if n[:1].isupper()]
         raise UserError(
             f"model.name {name!r} is not a keras.applications model{closest(name, apps)}; "
             f"or use a zoo name ({', '.join(zoo.NAMES)}) or model.path: FILE"

@@ -50,7 +50,10 @@ def build(study: optuna.Study, out: str | Path, config_path: str = "CONFIG") -> 
         cmd = (f"python -m vissearch reproduce {config_path} --trial {best} "
                f"--out out/trial-{best}")
         body += ["<h2>Reproduce the best trial</h2>", f"<pre>{_e(cmd)}</pre>"]
-    config = study.user_attrs.get("config", {})
+    config = dict(study.user_attrs.get("config", {}))
+    if isinstance(config.get("study"), dict) and config["study"].get("storage"):
+        # a study stored before passwords were hidden still shows none
+        config["study"] = {**config["study"], "storage": store.shown(config["study"]["storage"])}
     body += ["<h2>Config</h2>", f"<pre>{_e(yaml.safe_dump(config, sort_keys=False))}</pre>"]
     head = ('<meta charset="utf-8"><title>vissearch: ' + _e(study.study_name) + "</title>"
             f"<style>{CSS}</style>")

@@ -58,7 +58,12 @@ class RunConfig:
     def stored(self) -> dict[str, Any]:
         """The config as the study keeps it: the render settings and the search space resolved
         inline, no file needed."""
-        return {**self.raw, "render": self.fixed, "search": self.space.spec}
+        from vissearch.store import shown  # no password is stored where others read it
+
+        raw = dict(self.raw)
+        if isinstance(raw.get("study"), dict) and raw["study"].get("storage"):
+            raw["study"] = {**raw["study"], "storage": shown(raw["study"]["storage"])}
+        return {**raw, "render": self.fixed, "search": self.space.spec}
 
 
 def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
@@ -94,7 +99,8 @@ def _check_objectives(sections: RunSections, where: str) -> None:
         if name not in scores.SCORES:
             hint = closest(name, scores.SCORES)  # a near name, or else every valid one
             raise UserError(f"{where}: study.objective {shorten(name, 20)} is not a score"
-                            + (hint or f"; valid: {' '.join(scores.SCORES)}"))
+                            + (hint or f"; valid: one of the {len(scores.SCORES)} scores in the "
+                               f"README's Scores table: {', '.join(list(scores.SCORES)[:5])}..."))
         needs = scores.SCORES[name].needs
         if needs in ("class", "judge") and sections.target.kind != "class":
             raise UserError(f"{where}: study.objective {name} needs a class target, not kind: "

@@ -13,6 +13,7 @@ the registries the config's ``study.sampler`` and ``study.pruner`` name.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,9 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
         study.set_user_attr("artifact_dir", str(store.artifact_dir(cfg.study.name,
                                                                   cfg.study.results)))
         _warm_start(cfg, study)
+    elif (stored.get("study") or {}).get("storage") != cfg.stored()["study"].get("storage") \
+            and _comparable(stored) == _comparable(cfg.stored()):
+        study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))  # a password out
     elif _comparable(stored) != _comparable(cfg.stored()):
         raise UserError(
             f"study {cfg.study.name!r} in {store.shown(url)} was made with another config; "
@@ -338,9 +342,13 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
             path = f"{tmp}/config.json"
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(cfg.raw, f)
+        # the storage URL goes in the environment, not the command line (ps shows every
+        # user the command lines, passwords included)
+        env = {**os.environ, "VISSEARCH_STORAGE": url}
         others = [subprocess.Popen([sys.executable, "-m", "vissearch", "run", path,
-                                    "--no-progress", "--worker-index", str(i), "--storage", url,
-                                    "--budget", str(parts[i])], stdout=subprocess.DEVNULL)
+                                    "--no-progress", "--worker-index", str(i),
+                                    "--budget", str(parts[i])], stdout=subprocess.DEVNULL,
+                                   env=env)
                   for i in range(1, workers) if parts[i]]
         study = run(cfg, progress=progress, budget_trials=parts[0] or None, prepared=prepared)
         codes = [p.wait() for p in others]

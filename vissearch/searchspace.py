@@ -272,8 +272,9 @@ def _bounds(where: str, name: str, kind: str, arg: Any, step: Any) -> dict[str, 
     lo, hi = arg
     number = int if kind == "int" else (int, float)
     limit = MAX_INT if kind == "int" else MAX_BOUND
-    if not all(isinstance(v, number) and not isinstance(v, bool) and math.isfinite(v)
-               and abs(v) <= limit for v in (lo, hi)):
+    # the limit first: math.isfinite of an integer past a float's range overflows
+    if not all(isinstance(v, number) and not isinstance(v, bool) and abs(v) <= limit
+               and math.isfinite(v) for v in (lo, hi)):
         what = "whole numbers" if kind == "int" else "finite numbers"
         raise UserError(f"{where}.{kind}: bounds must be {what} within +-{limit:g}, got "
                         f"{shorten(arg)}")

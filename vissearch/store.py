@@ -161,11 +161,21 @@ def trial_file(study: optuna.Study, images: dict, key: str) -> Path | None:
     relative = images.get("files", {}).get(key)
     base = study.user_attrs.get("artifact_dir")
     if relative and base:
-        path = Path(base).parent / relative
-        if path.is_file():
+        path = _inside(Path(base).parent, str(relative))
+        if path is not None and path.is_file():
             return path
     aid = images.get("grid") if key == "grid" else images.get("targets", {}).get(key)
     return artifact_path(study, aid)
+
+
+def _inside(folder: Path, relative: str) -> Path | None:
+    """``folder / relative`` if it stays inside ``folder`` (no ``..``, no absolute path, no
+    link out of it), else None: a study record is data, whoever wrote it."""
+    if "\0" in relative or len(relative) > 1000:
+        return None
+    root = folder.resolve()
+    path = (root / relative).resolve()
+    return path if root in path.parents else None
 
 
 def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
@@ -175,8 +185,8 @@ def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
     base = study.user_attrs.get("artifact_dir")
     if not base:
         return None
-    path = Path(base) / artifact_id
-    return path if path.is_file() else None
+    path = _inside(Path(base), str(artifact_id))
+    return path if path is not None and path.is_file() else None
 
 
 def ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -34,7 +34,7 @@ BLOCK_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Add", "ReLU", "
                 "Concatenate", "BatchNormalization")
 TABLE_SETTINGS = ("lr", "optimizer", "normalize_grad", "median_size", "median_every",
                   "blur_sigma", "blur_every", "decay", "param", "jitter", "tv", "keep")
-SHOWN = ("lr", "median_size", "median_every", "blur_sigma", "decay")  # even at their defaults
+SHOWN = ("lr", "median_size", "median_every", "blur_sigma", "blur_every", "decay")  # defaults too
 
 
 class TuneSpec(_Frozen):
@@ -107,9 +107,8 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
             cfg = runconfig.from_mapping(_layer_config(raw, layer, previous, spec.warm_top), path)
         print(f"tune {i + 1}/{len(layers)}: {layer or 'classes'} (study {cfg.study.name})",
               flush=True)
-        seconds = time.perf_counter()
         study = runner.run(cfg, progress=progress)
-        seconds = time.perf_counter() - seconds
+        seconds = _wall_seconds(study)
         best = store.ranked(study)
         if not best:
             print(f"  no completed trial for {layer}; left out of the recipe")
@@ -130,7 +129,9 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     recipe = recipes.write(target, model, about, names, _merged(target, model, entries))
     _tables(folder, rows)
     total = time.perf_counter() - start
-    print(f"tune: {len(entries)} of {len(layers)} layers in {total / 60:.1f} min -> {recipe}")
+    studies = sum(r["minutes"] for r in rows)
+    print(f"tune: {len(entries)} of {len(layers)} layers; their studies ran {studies:.1f} min, "
+          f"this command {total / 60:.1f} min -> {recipe}")
     return recipe
 
 
@@ -146,10 +147,24 @@ def _merged(path: Path, model: dict, entries: list[dict]) -> list[dict]:
     return kept + entries
 
 
+def _wall_seconds(study) -> float:
+    """The study's wall time, first trial start to last trial end (a resumed, finished study
+    keeps the time it took when it ran)."""
+    times = [(t.datetime_start, t.datetime_complete) for t in study.get_trials(deepcopy=False)
+             if t.datetime_start and t.datetime_complete]
+    if not times:
+        return 0.0
+    return (max(end for _, end in times) - min(start for start, _ in times)).total_seconds()
+
+
 def _row(entry: dict, layer: str | None, seconds: float) -> dict[str, Any]:
     render = {**RenderSettings().model_dump(), **entry["render"]}
     row: dict[str, Any] = {"layer": layer or "classes"}
-    row.update({k: render[k] for k in TABLE_SETTINGS if k in entry["render"] or k in SHOWN})
+    for k in TABLE_SETTINGS:
+        if k in entry["render"] or k in SHOWN:
+            row[k] = render[k]
+    row["median_every"] = row.get("median_every") if render["median_size"] else None
+    row["blur_every"] = row.get("blur_every") if render["blur_sigma"] else None
     row.update(entry["source"]["scores"])
     row.update({"trial": entry["source"]["trial"], "minutes": round(seconds / 60, 2)})
     return row
@@ -164,7 +179,8 @@ def _tables(folder: Path, rows: list[dict[str, Any]]) -> None:
     df = df[first + [c for c in df.columns if c not in first]]
     folder.mkdir(parents=True, exist_ok=True)
     df.to_csv(folder / "table.csv", index=False)
-    shown = df.map(lambda v: f"{v:.3g}" if isinstance(v, float) else ("" if v is None else v))
+    shown = df.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else
+                   f"{v:.3g}" if isinstance(v, float) else v)
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in shown.fillna("").values]
     (folder / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
