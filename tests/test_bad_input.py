@@ -98,3 +98,29 @@ def test_an_interrupt_wrapped_by_a_library_still_counts_as_ctrl_c():
         wrapped = err
     assert interrupted(wrapped)
     assert not interrupted(RuntimeError("a real bug"))
+
+
+@pytest.mark.parametrize("render, target, what", [
+    ({"size": 4096, "batch_size": 64}, {"kind": "filter", "layer": "conv2",
+                                        "indices": {"stop": 64}}, "64 targets, 4096 px"),
+    ({"steps": 100_000}, {"kind": "filter", "layer": "conv2", "indices": {"stop": 65_536}},
+     "65536 targets"),
+])
+def test_a_trial_that_cannot_fit_in_memory_is_refused(tiny_path, tmp_path, render, target, what):
+    from vissearch import runconfig
+
+    raw = {"study": {"name": "big", "results": str(tmp_path)},
+           "model": {"path": tiny_path, "preprocess": "none"}, "target": target,
+           "render": render}
+    with pytest.raises(UserError, match=f"one trial would need about .* GiB \\({what}"):
+        runconfig.from_mapping(raw)
+
+
+def test_workers_past_what_the_machine_holds_are_refused(tiny_path, tmp_path):
+    from vissearch import runconfig, runner
+
+    raw = {"study": {"name": "w", "results": str(tmp_path)},
+           "model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "class", "indices": [0]}, "render": {"size": 16, "steps": 2}}
+    with pytest.raises(UserError, match="--workers 100000: give 1 to"):
+        runner.run_workers(runconfig.from_mapping(raw), 100_000)

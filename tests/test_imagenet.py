@@ -3,6 +3,7 @@ names, the ImageNet judge, and Keras's own download path for keras.applications 
 
 import os
 import pickle
+import struct
 import subprocess
 import sys
 
@@ -200,3 +201,57 @@ def test_layers_lists_the_blocks():
     out = subprocess.run([sys.executable, "-m", "vissearch", "layers", "zoo/efficientnet-lite2"],
                          capture_output=True, text=True, check=True).stdout
     assert "block20_out" in out and "logits" in out and "preprocessing lite" in out
+
+
+def _glob(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _str(text):
+    return b"X" + struct.pack("<I", len(text)) + text.encode()
+
+
+def _int(n):
+    raw = n.to_bytes((n.bit_length() + 8) // 8 or 1, "little", signed=True)
+    return b"\x8a" + bytes([len(raw)]) + raw  # LONG1
+
+
+def _tuple(*items):
+    return b"(" + b"".join(items) + b"t"
+
+
+def _tensor(numel, size, stride):
+    pid = _tuple(_str("storage"), _glob("torch", "FloatStorage"), _str("0"), _str("cpu"),
+                 _int(numel)) + b"Q"
+    args = _tuple(pid, _int(0), _tuple(*map(_int, size)), _tuple(*map(_int, stride)))
+    return _glob("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+
+
+def _state(value):
+    return b"\x80\x02}" + _str("w") + value + b"s."
+
+
+@pytest.mark.parametrize("name, state, tail", [
+    ("deeply nested persistent id", _state(b"(" * 50_000 + b"t" * 50_000 + b"Q"), b""),
+    ("a count near 2**62", _state(_tensor(2**62, [4], [1])), struct.pack("<q", 2**62)),
+    ("stride 0 over one element", _state(_tensor(1, [16384, 16384], [0, 0])),
+     struct.pack("<q", 1) + b"\0\0\0\0"),
+    ("BUILD rewriting the allowed function", b"\x80\x02}" + _str("w") + _glob(
+        "torch._utils", "_rebuild_tensor_v2") + b"N}" + _str("__defaults__") + _tuple(
+        _int(1)) + b"s\x86b" + b"s.", b""),
+])
+def test_the_reader_refuses_crafted_edges_in_one_line(tmp_path, name, state, tail):
+    defaults = torchfile._rebuild_tensor_v2.__defaults__
+    bad = tmp_path / "crafted.pth"
+    with open(bad, "wb") as f:
+        for record in (torchfile.MAGIC, torchfile.PROTOCOL, {"little_endian": True}):
+            pickle.dump(record, f, protocol=2)
+        f.write(state)
+        pickle.dump(["0"] if tail else [], f, protocol=2)
+        f.write(tail)
+    assert bad.stat().st_size < 200_000  # small files, each
+    with pytest.raises(UserError) as info:
+        torchfile.read_state_dict(bad)
+    assert "not a readable legacy PyTorch checkpoint" in str(info.value), name
+    assert "\n" not in str(info.value)
+    assert torchfile._rebuild_tensor_v2.__defaults__ == defaults

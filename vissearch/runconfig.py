@@ -10,6 +10,7 @@ loads. No TensorFlow.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from vissearch.config import (
     parse,
 )
 from vissearch.errors import UserError, closest, shorten
+
+IMAGE_COPIES = 6  # float images one batch image holds: itself, its gradient, optimizer slots...
+CURVE_BYTES = 16  # per target and step: the loss curve and the activation curve
+FIT_SHARE = 0.8  # of the machine's memory one trial may take
 
 
 class RunSections(_Frozen):
@@ -85,7 +90,7 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     if came:  # a recipe's or a trial's settings that the space searches are left to the search
         came["searched"] = sorted(set(fixed) & set(space.names))
         fixed = {k: v for k, v in fixed.items() if k not in space.names}
-    parse(RenderSettings, fixed, where=f"{where}: render")
+    _check_fits(parse(RenderSettings, fixed, where=f"{where}: render"), target, where)
     if sections.study.sampler == "grid":
         space.grid()
     _check_corners(space, fixed, where)
@@ -112,6 +117,30 @@ def _check_objectives(sections: RunSections, where: str) -> None:
                                   or zoo.ZOO[model.name].classes != "shapes"):
             raise UserError(f"{where}: study.objective {name} needs real examples, which only "
                             "the zoo/shapes models have")
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+def _check_fits(settings: RenderSettings, target: TargetSpec, where: str) -> None:
+    """Refuse a trial that cannot fit in memory before any model loads: a batch's images with
+    their gradients and optimizer state, every target's final image, and the loss curves."""
+    side, targets = settings.image_side, len(target.indices)
+    batch = min(settings.batch_size, targets)
+    need = (IMAGE_COPIES * batch + targets) * side * side * 3 * 4 \
+        + CURVE_BYTES * targets * settings.total_steps
+    have = memory_bytes()
+    if need > have * FIT_SHARE:
+        raise UserError(
+            f"{where}: one trial would need about {need / 2**30:.1f} GiB ({targets} targets, "
+            f"{side} px, batch {batch}, {settings.total_steps} steps); this machine has "
+            f"{have / 2**30:.0f} GiB: lower render.size, render.batch_size, render.steps or "
+            "the number of target.indices")
 
 
 def _check_model(model: ModelSpec, where: str) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 from tqdm import tqdm
 
-from vissearch import recipes, scores, seeds, store, trials
+from vissearch import recipes, runconfig, scores, seeds, store, trials
 from vissearch.errors import UserError
 from vissearch.runconfig import RunConfig
 
@@ -328,8 +328,11 @@ def shares(remaining: int, workers: int) -> list[int]:
 def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.Study:
     """Run the study in ``workers`` processes on this machine: this one and ``workers - 1``
     started with ``python -m vissearch run``; each worker's sampler is seeded apart."""
-    if workers < 1:
-        raise UserError(f"--workers {workers}: give 1 or more")
+    most = max(1, min(4 * (os.cpu_count() or 1), runconfig.memory_bytes() // 2**30))
+    if not 1 <= workers <= most:
+        raise UserError(f"--workers {workers}: give 1 to {most} (4 per CPU core, and 1 GiB of "
+                        "memory each: every worker loads the model); more machines share a "
+                        "study through a database (study.storage)")
     if workers == 1:
         return run(cfg, progress=progress)
     url = store.storage_url(cfg.study)

@@ -14,6 +14,8 @@ anything else with one line: a checkpoint from the internet is data, not a progr
 from __future__ import annotations
 
 import collections
+import math
+import os
 import pickle
 import struct
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from vissearch.errors import UserError
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL = 1001
+MAX_ELEMENTS = 2**31  # of one storage: more than any checkpoint this reader is for holds
 STORAGE_DTYPES = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -63,8 +66,27 @@ def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks
 
 
 class _StorageType:
+    """A storage type as the file names it. Slotted and read through the name, so that a BUILD
+    opcode aimed at it can neither add attributes nor pick another dtype."""
+
+    __slots__ = ("name",)
+
     def __init__(self, name: str):
-        self.dtype = STORAGE_DTYPES[name]
+        self.name = name
+
+    @property
+    def dtype(self) -> type:
+        return STORAGE_DTYPES[self.name]
+
+
+class _Rebuild:
+    """What the file's ``torch._utils._rebuild_tensor_v2`` resolves to: a fresh slotted callable
+    (a BUILD opcode cannot rewrite the defaults or attributes of a shared function)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs) -> _Tensor:
+        return _rebuild_tensor_v2(*args, **kwargs)
 
 
 class _Restricted(pickle.Unpickler):
@@ -79,7 +101,7 @@ class _Restricted(pickle.Unpickler):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
         if self.allow_tensors and (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor_v2
+            return _Rebuild()
         if self.allow_tensors and module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
         raise pickle.UnpicklingError(f"refused to load {module}.{name}: a checkpoint may name "
@@ -87,9 +109,14 @@ class _Restricted(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> _Storage:
         if not (self.allow_tensors and isinstance(pid, tuple) and len(pid) >= 5
-                and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:80]}")
-        key, numel = str(pid[2]), int(pid[4])
+                and pid[0] == "storage" and isinstance(pid[1], _StorageType)
+                and isinstance(pid[2], str) and isinstance(pid[4], int)):
+            # the type only: repr of a crafted, deeply nested id would recurse
+            raise pickle.UnpicklingError(f"unexpected persistent id (a {type(pid).__name__})")
+        key, numel = pid[2][:100], pid[4]
+        if not 0 <= numel <= MAX_ELEMENTS:
+            raise pickle.UnpicklingError(f"storage {key} claims {numel} elements (at most "
+                                         f"{MAX_ELEMENTS})")
         return self.storages.setdefault(key, _Storage(key, pid[1].dtype, numel))
 
 
@@ -110,7 +137,8 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         with open(path, "rb") as f:
             return _read(f)
     except (pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError,
-            KeyError, AttributeError, IndexError) as err:
+            KeyError, AttributeError, IndexError, RecursionError, OverflowError,
+            MemoryError) as err:
         detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise UserError(f"{path}: not a readable legacy PyTorch checkpoint: {detail}") from None
     except OSError as err:
@@ -118,6 +146,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _read(f: BinaryIO) -> dict[str, np.ndarray]:
+    size = os.fstat(f.fileno()).st_size
     if _load(f) != MAGIC:
         raise ValueError("wrong magic number (a zip-format or non-torch file?)")
     if _load(f) != PROTOCOL:
@@ -144,6 +173,8 @@ def _read(f: BinaryIO) -> dict[str, np.ndarray]:
         if count != storage.numel:
             raise ValueError(f"storage {key} holds {count} elements, expected {storage.numel}")
         nbytes = count * np.dtype(storage.dtype).itemsize
+        if nbytes > size - f.tell():
+            raise EOFError(f"storage {key} claims {nbytes} bytes; the file has fewer left")
         raw = f.read(nbytes)
         if len(raw) != nbytes:
             raise EOFError(f"file ends inside storage {key} (truncated)")
@@ -162,6 +193,9 @@ def _materialize(t: Any, data: dict[str, np.ndarray]) -> np.ndarray:
         return np.zeros(t.size, flat.dtype)
     if t.offset < 0 or min(t.stride, default=0) < 0 or need > flat.size:
         raise ValueError("a tensor reaches outside its storage")
+    if math.prod(t.size) > flat.size:  # stride 0 would repeat a few bytes into gigabytes
+        raise ValueError(f"a tensor of {math.prod(t.size)} elements over a storage of "
+                         f"{flat.size}")
     item = flat.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(flat[t.offset:], shape=t.size,
                                            strides=[s * item for s in t.stride])
