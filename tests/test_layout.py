@@ -15,8 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "vissearch"
 STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.config",
               "vissearch.errors", "vissearch.files", "vissearch.halving", "vissearch.imageio",
               "vissearch.labels", "vissearch.leaderboards", "vissearch.loaded",
-              "vissearch.quiet", "vissearch.readability", "vissearch.report",
-              "vissearch.recipes", "vissearch.runconfig", "vissearch.scores",
+              "vissearch.objectstore", "vissearch.quiet", "vissearch.readability",
+              "vissearch.report", "vissearch.recipes", "vissearch.runconfig", "vissearch.scores",
               "vissearch.searchspace", "vissearch.seeds", "vissearch.spectrum", "vissearch.store",
               "vissearch.validate", "vissearch.yamlfile", "vissearch.zoo",
               "vissearch.zoo.torchfile"]

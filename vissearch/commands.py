@@ -149,7 +149,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     from vissearch import store
 
     cfg, study = _study(args)
-    artifacts = store.AtomicArtifactStore(study.user_attrs["artifact_dir"])
+    artifacts = store.artifact_store(study)
     print(f"optuna-dashboard for study {cfg.study.name}: http://127.0.0.1:{args.port}/ "
           "(Ctrl-C stops it)", flush=True)
     run_server(store.make_storage(store.storage_url(cfg.study)), host="127.0.0.1",

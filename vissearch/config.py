@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vissearch import objectstore
 from vissearch.errors import shorten
 from vissearch.files import check_path
 from vissearch.validate import format_validation_error, merged, parse  # noqa: F401 (re-exported)
@@ -300,6 +301,12 @@ class StudySpec(_Frozen):
     results: str = "results"
     warm_start: dict[str, Any] | None = Field(
         None, description="{study: NAME, top: K} or {recipe: NAME}: known settings run first")
+    artifacts: str | None = Field(None, description="s3://BUCKET/PREFIX; default results/NAME/")
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts(cls, v: str | None) -> str | None:
+        return None if v is None else objectstore.check_url(v)
 
     @field_validator("name")
     @classmethod

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from vissearch import store
+from vissearch import objectstore, store
 
 
 def leaderboard(
@@ -91,8 +91,9 @@ def _trial_columns(study, trial: optuna.trial.FrozenTrial, objectives: list[str]
     images = attrs.get("images", {})
     grid = store.trial_file(study, images, "grid")
     row["grid_png"] = str(grid) if grid else None
-    row["n_images"] = sum(store.trial_file(study, images, key) is not None
-                          for key in images.get("targets", {}))
+    remote = objectstore.is_remote(study.user_attrs.get("artifacts"))
+    row["n_images"] = len(images.get("targets", {})) if remote else sum(
+        store.trial_file(study, images, key) is not None for key in images.get("targets", {}))
     row["seed"] = attrs.get("seed")
     row["error"] = attrs.get("error")
     return row

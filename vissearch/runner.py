@@ -80,6 +80,8 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))
         study.set_user_attr("artifact_dir", str(store.artifact_dir(cfg.study.name,
                                                                   cfg.study.results)))
+        if cfg.study.artifacts:
+            study.set_user_attr("artifacts", cfg.study.artifacts)
         _warm_start(cfg, study)
     elif (stored.get("study") or {}).get("storage") != cfg.stored()["study"].get("storage") \
             and _comparable(stored) == _comparable(cfg.stored()):
@@ -168,8 +170,7 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
         print(f"resuming study {cfg.study.name}: {done} of {cfg.study.n_trials} trials done"
               + (f"; {again} killed or interrupted trials render again" if again else ""),
               flush=True)
-    recorder = trials.Recorder(cfg, prepared,
-                               store.AtomicArtifactStore(study.user_attrs["artifact_dir"]))
+    recorder = trials.Recorder(cfg, prepared, store.artifact_store(study))
     size = prepared.population
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
                disable=not progress)

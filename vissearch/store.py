@@ -8,6 +8,7 @@ study user attributes, so it can be reopened without the config file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import warnings
@@ -17,6 +18,7 @@ from typing import BinaryIO
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
+from vissearch import objectstore
 from vissearch.config import StudySpec, is_database
 from vissearch.errors import UserError
 from vissearch.files import atomic_write
@@ -111,9 +113,25 @@ def artifact_dir(name: str, results: str = "results") -> Path:
 
 
 def check_results(study: StudySpec) -> None:
-    """The study's results folder and its storage can be written (before any model loads)."""
+    """The study's results folder and its storage can be written, and its object store reached
+    (before any model loads)."""
     storage_url(study)
     artifact_dir(study.name, study.results)
+    if study.artifacts:
+        _s3(study.artifacts).check()
+
+
+@functools.cache
+def _s3(url: str) -> objectstore.S3Store:
+    return objectstore.S3Store(url)
+
+
+def artifact_store(study: optuna.Study):
+    """Where the study's images go and come from: its object store, else its folder."""
+    url = study.user_attrs.get("artifacts")
+    if objectstore.is_remote(url):
+        return _s3(url)
+    return AtomicArtifactStore(study.user_attrs["artifact_dir"])
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):
@@ -160,7 +178,7 @@ def trial_file(study: optuna.Study, images: dict, key: str) -> Path | None:
     ``results/NAME/trials/``, else under its artifact id; None when it is not on disk."""
     relative = images.get("files", {}).get(key)
     base = study.user_attrs.get("artifact_dir")
-    if relative and base:
+    if relative and base and not objectstore.is_remote(study.user_attrs.get("artifacts")):
         path = _inside(Path(base).parent, str(relative))
         if path is not None and path.is_file():
             return path
@@ -182,6 +200,9 @@ def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
     """The image file of an artifact id, or None when it is not on disk."""
     if not artifact_id:
         return None
+    url = study.user_attrs.get("artifacts")
+    if objectstore.is_remote(url):
+        return _s3(url).fetch(str(artifact_id))
     base = study.user_attrs.get("artifact_dir")
     if not base:
         return None
