@@ -248,3 +248,24 @@ def test_postgres_is_really_used():
     storage = store.make_storage(PG)
     assert isinstance(storage, optuna.storages.RDBStorage)
     assert storage.get_heartbeat_interval() == store.HEARTBEAT_S
+
+
+def test_a_worker_that_dies_before_its_first_trial_leaves_nothing_undone(
+        tmp_path, tiny_path, monkeypatch, capsys):
+    """Its share runs in the main process: n_trials count, and the run says what happened."""
+    from vissearch import runconfig
+
+    _, cfg = write_config(tmp_path, tiny_path, "dead-worker", n_trials=6)
+
+    class DeadOnArrival:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def wait(self):
+            return -9
+
+    monkeypatch.setattr(runner.subprocess, "Popen", DeadOnArrival)
+    study = runner.run_workers(runconfig.from_mapping(cfg), 3, progress=False)
+    assert runner.counted(study) == 6
+    assert "workers exited with [-9, -9]; this process runs what they left" in \
+        capsys.readouterr().err
