@@ -269,3 +269,32 @@ def test_a_worker_that_dies_before_its_first_trial_leaves_nothing_undone(
     assert runner.counted(study) == 6
     assert "workers exited with [-9, -9]; this process runs what they left" in \
         capsys.readouterr().err
+
+
+def test_images_of_a_trial_killed_while_uploading_are_removed(tmp_path, tiny_path):
+    """A kill between a trial's uploads and its record leaves files no trial references; the
+    next run deletes them (and renders that trial's settings again)."""
+    from optuna.artifacts import upload_artifact
+
+    from vissearch import runconfig
+
+    _, raw = write_config(tmp_path, tiny_path, "orphans", n_trials=2)
+    cfg = runconfig.from_mapping(raw)
+    study = runner.open_or_create(cfg)
+    trial = study.ask()
+    trial.suggest_float("lr", 0.5, 20.0, log=True)
+    artifacts = store.artifact_store(study)
+    png = tmp_path / "a.png"
+    Image.new("RGB", (4, 4)).save(png)
+    aid = upload_artifact(artifact_store=artifacts, file_path=str(png), study_or_trial=trial)
+    artifacts.name(aid, f"trials/{trial.number:04d}/grid.png")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # as a killed trial ends: no error
+    base = study.user_attrs["artifact_dir"]
+    assert os.listdir(base) == [aid]
+    study = runner.run(cfg, progress=False)
+    referenced = {a for t in study.get_trials() if "images" in t.user_attrs
+                  for a in [t.user_attrs["images"]["grid"],
+                            *t.user_attrs["images"]["targets"].values()]}
+    assert aid not in os.listdir(base) and set(os.listdir(base)) == referenced
+    assert not os.path.exists(os.path.join(os.path.dirname(base), f"trials/{trial.number:04d}"))
+    assert runner.counted(study) == 2

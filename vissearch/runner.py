@@ -12,8 +12,10 @@ the registries the config's ``study.sampler`` and ``study.pruner`` name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,7 @@ PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
     "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     "hyperband": optuna.pruners.HyperbandPruner,
 }
+ARTIFACT_ATTR = "artifacts:"  # optuna.artifacts notes each upload as a trial system attribute
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -391,3 +394,23 @@ def _requeue_interrupted(study: optuna.Study) -> None:
             if trials.origin(t) not in covered:
                 study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
                 covered.add(trials.origin(t))
+        if _rerun(t):
+            _remove_partial_images(study, t)
+
+
+def _remove_partial_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Delete the images a killed trial had uploaded before it recorded them (Optuna notes each
+    upload on the trial): no file is left that no trial references. Its retry renders anew."""
+    if "images" in trial.user_attrs:
+        return
+    ids = [k.removeprefix(ARTIFACT_ATTR) for k in trial.system_attrs
+           if k.startswith(ARTIFACT_ATTR)]
+    if not ids:
+        return
+    artifacts = store.artifact_store(study)
+    for aid in ids:
+        with contextlib.suppress(Exception):  # already gone, or another machine's bucket rule
+            artifacts.remove(aid)
+    folder = store.trial_folder(study, trial.number)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)

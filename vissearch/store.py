@@ -196,6 +196,14 @@ def _inside(folder: Path, relative: str) -> Path | None:
     return path if root in path.parents else None
 
 
+def trial_folder(study: optuna.Study, number: int) -> Path | None:
+    """A trial's folder of readable image names (``results/NAME/trials/NNNN``), if local."""
+    base = study.user_attrs.get("artifact_dir")
+    if not base or objectstore.is_remote(study.user_attrs.get("artifacts")):
+        return None
+    return _inside(Path(base).parent, f"trials/{int(number):04d}")
+
+
 def artifact_path(study: optuna.Study, artifact_id: str | None) -> Path | None:
     """The image file of an artifact id, or None when it is not on disk."""
     if not artifact_id:
