@@ -25,8 +25,8 @@ ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vis
           "vissearch.precision",
           "vissearch.regularizers", "vissearch.render", "vissearch.step", "vissearch.transforms",
           "vissearch.zoo.data", "vissearch.zoo.efficientnet", "vissearch.zoo.train"]
-BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.reproduce", "vissearch.runner",
-           "vissearch.trials", "vissearch.tune"]
+BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.recovery", "vissearch.reproduce",
+           "vissearch.runner", "vissearch.trials", "vissearch.tune"]
 
 
 def modules() -> dict[str, pathlib.Path]:

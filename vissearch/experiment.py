@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vissearch import labels, models, recipes, yamlfile
+from vissearch import labels, models, recipes, runconfig, yamlfile
 from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
@@ -31,8 +31,9 @@ def load(path: str | Path) -> Experiment:
         explicit = {k: v for k, v in render.items() if k not in recipes.SOURCE_KEYS}
         raw = {**raw, "render": explicit, "settings_from": render}
     exp = parse(Experiment, raw, where=str(path))
-    target = labels.resolve_target(exp.target, exp.model, where=str(path))
-    return exp.model_copy(update={"target": target})
+    model = runconfig.resolve_paths(exp.model, Path(path).parent, str(path))
+    target = labels.resolve_target(exp.target, model, where=str(path))
+    return exp.model_copy(update={"target": target, "model": model})
 
 
 def _settings(exp: Experiment, target: TargetSpec, run_render: dict, where: str,

@@ -78,12 +78,18 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping of sections, got {type(raw).__name__}")
     sections = parse(RunSections, raw, where=where)
+    base = Path(path).parent if path else None
+    model = resolve_paths(sections.model, base, where)
+    if model != sections.model:  # the study keeps the file it found, wherever it runs from
+        changed = {k: v for k, v in model.model_dump().items()
+                   if v != getattr(sections.model, k)}
+        sections = sections.model_copy(update={"model": model})
+        raw = {**raw, "model": {**raw["model"], **changed}}
     if sections.study.warm_start is not None:
         parse(recipes.WarmStart, sections.study.warm_start, where=f"{where}: study.warm_start")
     _check_objectives(sections, where)
     _check_model(sections.model, where)
     target = labels.resolve_target(sections.target, sections.model, where)
-    base = Path(path).parent if path else None
     explicit = {k: v for k, v in sections.render.items() if k not in recipes.SOURCE_KEYS}
     space = searchspace.load(sections.search, base=base, fixed=explicit)
     fixed, came = recipes.expand(dict(sections.render), sections.model, target, where, base)
@@ -143,12 +149,27 @@ def _check_fits(settings: RenderSettings, target: TargetSpec, where: str) -> Non
             "the number of target.indices")
 
 
+def resolve_paths(model: ModelSpec, base: Path | None, where: str) -> ModelSpec:
+    """The model's files as given (from the working folder) or else beside the config file; a
+    file in neither place is one line that says where it looked."""
+    update = {}
+    for key in ("path", "weights", "judge"):
+        value = getattr(model, key)
+        if not value or value in NAMED_WEIGHTS or value.startswith("zoo/") or (
+                key == "judge" and not value.endswith((".keras", ".h5", ".hdf5"))):
+            continue
+        found = next((p for p in (Path(value), (base / value) if base else None)
+                      if p is not None and p.is_file()), None)
+        if found is None:
+            looked = f"{Path.cwd()}" + (f" and in {base.resolve()}" if base else "")
+            valid = "; valid: imagenet, hed, none or a path" if key == "weights" else ""
+            raise UserError(f"{where}: model.{key} {shorten(value)}: no such file (looked in "
+                            f"{looked}){valid}")
+        update[key] = str(found.resolve())
+    return model.model_copy(update=update) if update else model
+
+
 def _check_model(model: ModelSpec, where: str) -> None:
-    if model.path and not Path(model.path).is_file():
-        raise UserError(f"{where}: model.path {shorten(model.path)}: no such file")
-    if model.weights not in NAMED_WEIGHTS and not Path(model.weights).is_file():
-        raise UserError(f"{where}: model.weights {shorten(model.weights)}: no such file; "
-                        "valid: imagenet, hed, none or a path")
     if model.name and model.name.startswith("zoo/") and model.name not in zoo.NAMES:
         raise UserError(f"{where}: model.name {shorten(model.name)} is not in the zoo"
                         f"{closest(model.name, zoo.NAMES)}")

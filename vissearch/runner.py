@@ -12,14 +12,11 @@ the registries the config's ``study.sampler`` and ``study.pruner`` name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -28,7 +25,7 @@ import numpy as np
 import optuna
 from tqdm import tqdm
 
-from vissearch import recipes, runconfig, scores, seeds, store, trials
+from vissearch import recipes, recovery, runconfig, scores, seeds, store, trials
 from vissearch.errors import UserError
 from vissearch.runconfig import RunConfig
 
@@ -44,7 +41,6 @@ PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
     "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     "hyperband": optuna.pruners.HyperbandPruner,
 }
-ARTIFACT_ATTR = "artifacts:"  # optuna.artifacts notes each upload as a trial system attribute
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -117,6 +113,10 @@ def _comparable(raw: dict) -> str:
     data = json.loads(json.dumps(raw))
     for key in ("n_trials", "timeout", "storage", "population"):
         data.get("study", {}).pop(key, None)
+    model = data.get("model", {})
+    for key in ("path", "weights"):  # a file found beside the config is the same file
+        if isinstance(model.get(key), str) and "/" in model[key]:
+            model[key] = model[key].rsplit("/", 1)[-1]
     return json.dumps(data, sort_keys=True)
 
 
@@ -126,19 +126,13 @@ def _counts(t: optuna.trial.FrozenTrial) -> bool:
         "error" in attrs and "surplus" not in attrs and "interrupted" not in attrs))
 
 
-def _rerun(t: optuna.trial.FrozenTrial) -> bool:
-    """A failed trial whose settings run again: killed (no error) or interrupted."""
-    return t.state == optuna.trial.TrialState.FAIL and (
-        "error" not in t.user_attrs or "interrupted" in t.user_attrs)
-
-
 def counted(study: optuna.Study) -> int:
     """Trials that count toward ``n_trials``: complete, pruned, or failed with a recorded error.
 
     A trial whose worker was killed or interrupted fails with no error recorded; it does not
     count, and its settings run again (enqueued by the storage's heartbeat callback, or by
-    :func:`_requeue_interrupted` at the next start). A surplus trial (asked when other processes
-    had already started the last ones) does not count either.
+    :func:`vissearch.recovery.requeue_interrupted` at the next start). A surplus trial (asked
+    when other processes had already started the last ones) does not count either.
     """
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if _counts(t))
 
@@ -161,8 +155,8 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     """
     prepared = prepared or prepare(cfg)
     study = open_or_create(cfg, worker)
-    _fail_stale(study)
-    _requeue_interrupted(study)
+    recovery.fail_stale(study)
+    recovery.requeue_interrupted(study)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
@@ -177,7 +171,7 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     size = prepared.population
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
                disable=not progress)
-    with _Heartbeat(study) as beat:
+    with recovery.Heartbeat(study) as beat:
         try:
             _loop(cfg, study, recorder, beat, bar, size, budget_trials or 4 * cfg.study.n_trials)
         finally:
@@ -277,53 +271,6 @@ def _progress(cfg: RunConfig, study: optuna.Study, bar: tqdm, seconds: float) ->
     bar.set_postfix(post)
 
 
-class _Heartbeat:
-    """A thread that records a heartbeat for every watched trial every HEARTBEAT_S seconds.
-
-    Optuna beats for trials run by ``study.optimize``; trials asked in populations need their
-    own. Storage without heartbeats (journal, in-memory) is left alone.
-    """
-
-    def __init__(self, study: optuna.Study):
-        self.storage = study._storage  # the study's own storage object (no public accessor)
-        self.ids: set[int] = set()
-        self.lock, self.done = threading.Lock(), threading.Event()
-        interval = getattr(self.storage, "get_heartbeat_interval", None)
-        self.active = interval is not None and interval() is not None
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        if self.active:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        if self.active:
-            self.thread.join()
-
-    def watch(self, asked: list[optuna.Trial]) -> None:
-        with self.lock:
-            self.ids |= {t._trial_id for t in asked}  # trial ids have no public accessor
-        self._record()
-
-    def unwatch(self, asked: list[optuna.Trial]) -> None:
-        with self.lock:
-            self.ids -= {t._trial_id for t in asked}
-
-    def _record(self) -> None:
-        if not self.active:
-            return
-        with self.lock:
-            ids = sorted(self.ids)
-        for trial_id in ids:
-            self.storage.record_heartbeat(trial_id)
-
-    def _beat(self) -> None:
-        while not self.done.wait(store.HEARTBEAT_S):
-            self._record()
-
-
 def shares(remaining: int, workers: int) -> list[int]:
     """Split the remaining trials between workers as evenly as possible."""
     return [remaining // workers + (i < remaining % workers) for i in range(workers)]
@@ -366,51 +313,3 @@ def run_workers(cfg: RunConfig, workers: int, progress: bool = True) -> optuna.S
     return study
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    """Give RUNNING trials left by a killed worker time to go stale, then fail and retry them.
-
-    Trials of live workers keep their heartbeat and stay RUNNING.
-    """
-    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    if not running:
-        return
-    deadline = time.monotonic() + store.GRACE_S + store.HEARTBEAT_S
-    while time.monotonic() < deadline:
-        with store.quiet_experimental():
-            optuna.storages.fail_stale_trials(study)
-        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            return
-        time.sleep(1.0)
-
-
-def _requeue_interrupted(study: optuna.Study) -> None:
-    """Enqueue the settings of trials that failed without an error (Ctrl-C, a kill that the
-    heartbeat callback did not retry) and have no retry yet."""
-    all_trials = study.get_trials(deepcopy=False)
-    fail = optuna.trial.TrialState.FAIL
-    covered = {trials.origin(t) for t in all_trials if t.state != fail}
-    for t in all_trials:
-        if _rerun(t) and t.params:
-            if trials.origin(t) not in covered:
-                study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
-                covered.add(trials.origin(t))
-        if _rerun(t):
-            _remove_partial_images(study, t)
-
-
-def _remove_partial_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Delete the images a killed trial had uploaded before it recorded them (Optuna notes each
-    upload on the trial): no file is left that no trial references. Its retry renders anew."""
-    if "images" in trial.user_attrs:
-        return
-    ids = [k.removeprefix(ARTIFACT_ATTR) for k in trial.system_attrs
-           if k.startswith(ARTIFACT_ATTR)]
-    if not ids:
-        return
-    artifacts = store.artifact_store(study)
-    for aid in ids:
-        with contextlib.suppress(Exception):  # already gone, or another machine's bucket rule
-            artifacts.remove(aid)
-    folder = store.trial_folder(study, trial.number)
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)

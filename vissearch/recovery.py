@@ -1,0 +1,123 @@
+"""Recovery: what a killed or interrupted run leaves, taken back up. Bridges Optuna and the files.
+
+A worker's heartbeat thread keeps its running trials alive in the storage; a trial whose
+heartbeat stops is failed after a grace period and its settings run again (Optuna's
+``RetryHeartbeatStaleTrialCallback``, or :func:`requeue_interrupted` at the next start), and
+the images such a trial had uploaded before it recorded them are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+
+import optuna
+
+from vissearch import store, trials
+
+ARTIFACT_ATTR = "artifacts:"  # optuna.artifacts notes each upload as a trial system attribute
+
+
+def rerun(t: optuna.trial.FrozenTrial) -> bool:
+    """A failed trial whose settings run again: killed (no error) or interrupted."""
+    return t.state == optuna.trial.TrialState.FAIL and (
+        "error" not in t.user_attrs or "interrupted" in t.user_attrs)
+
+
+class Heartbeat:
+    """A thread that records a heartbeat for every watched trial every HEARTBEAT_S seconds.
+
+    Optuna beats for trials run by ``study.optimize``; trials asked in populations need their
+    own. Storage without heartbeats (journal, in-memory) is left alone.
+    """
+
+    def __init__(self, study: optuna.Study):
+        self.storage = study._storage  # the study's own storage object (no public accessor)
+        self.ids: set[int] = set()
+        self.lock, self.done = threading.Lock(), threading.Event()
+        interval = getattr(self.storage, "get_heartbeat_interval", None)
+        self.active = interval is not None and interval() is not None
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self.active:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        if self.active:
+            self.thread.join()
+
+    def watch(self, asked: list[optuna.Trial]) -> None:
+        with self.lock:
+            self.ids |= {t._trial_id for t in asked}  # trial ids have no public accessor
+        self._record()
+
+    def unwatch(self, asked: list[optuna.Trial]) -> None:
+        with self.lock:
+            self.ids -= {t._trial_id for t in asked}
+
+    def _record(self) -> None:
+        if not self.active:
+            return
+        with self.lock:
+            ids = sorted(self.ids)
+        for trial_id in ids:
+            self.storage.record_heartbeat(trial_id)
+
+    def _beat(self) -> None:
+        while not self.done.wait(store.HEARTBEAT_S):
+            self._record()
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Give RUNNING trials left by a killed worker time to go stale, then fail and retry them.
+
+    Trials of live workers keep their heartbeat and stay RUNNING.
+    """
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return
+    deadline = time.monotonic() + store.GRACE_S + store.HEARTBEAT_S
+    while time.monotonic() < deadline:
+        with store.quiet_experimental():
+            optuna.storages.fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            return
+        time.sleep(1.0)
+
+
+def requeue_interrupted(study: optuna.Study) -> None:
+    """Enqueue the settings of trials that failed without an error (Ctrl-C, a kill that the
+    heartbeat callback did not retry) and have no retry yet."""
+    all_trials = study.get_trials(deepcopy=False)
+    fail = optuna.trial.TrialState.FAIL
+    covered = {trials.origin(t) for t in all_trials if t.state != fail}
+    for t in all_trials:
+        if rerun(t) and t.params:
+            if trials.origin(t) not in covered:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
+                covered.add(trials.origin(t))
+        if rerun(t):
+            _remove_partial_images(study, t)
+
+
+def _remove_partial_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Delete the images a killed trial had uploaded before it recorded them (Optuna notes each
+    upload on the trial): no file is left that no trial references. Its retry renders anew."""
+    if "images" in trial.user_attrs:
+        return
+    ids = [k.removeprefix(ARTIFACT_ATTR) for k in trial.system_attrs
+           if k.startswith(ARTIFACT_ATTR)]
+    if not ids:
+        return
+    artifacts = store.artifact_store(study)
+    for aid in ids:
+        with contextlib.suppress(Exception):  # already gone, or another machine's bucket rule
+            artifacts.remove(aid)
+    folder = store.trial_folder(study, trial.number)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
