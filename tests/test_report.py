@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -169,3 +170,20 @@ def test_report_copies_no_file_outside_the_study_a_record_names(small_study, tmp
     copied = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
     assert not [p for p in copied if b"hunter2" in p.read_bytes()]
     assert not (tmp_path / "r" / "images" / f"trial_{number}_grid.png").exists()
+
+
+@pytest.mark.parametrize("direction, first", [("maximize", "a"), ("minimize", "b")])
+def test_importances_answer_the_study_direction(direction, first):
+    """A known answer: the highest values need a > 0.9, the lowest need b > 0.9. A maximized
+    study must rank a first, a minimized one b (PED-ANOVA alone would rank b first for both)."""
+    from vissearch.leaderboards import importances
+
+    rng = np.random.default_rng(7)
+    study = optuna.create_study(direction=direction)
+    dist = {k: optuna.distributions.FloatDistribution(0.0, 1.0) for k in "abc"}
+    for _ in range(300):
+        p = {k: float(rng.uniform()) for k in "abc"}
+        value = 10.0 * (p["a"] > 0.9) - 10.0 * (p["b"] > 0.9) + 0.01 * rng.normal()
+        study.add_trial(optuna.trial.create_trial(params=p, distributions=dist, value=value))
+    ranked = importances(study)
+    assert max(ranked, key=ranked.get) == first, ranked

@@ -154,3 +154,21 @@ def styled(df: pd.DataFrame, width: int = 96):
     return (shown.style.format({"image": thumb})
             .format("{:.4g}", subset=floats, na_rep="")
             .format(subset=text, escape="html", na_rep=""))
+
+
+def importance_target(study: optuna.Study, index: int = 0):
+    """The objective as Optuna's importance evaluators want it: PED-ANOVA asks what makes a
+    *low* target, so a maximized objective is negated (its best trials are the low ones)."""
+    sign = -1.0 if study.directions[index] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return lambda t: sign * t.values[index]
+
+
+def importances(study: optuna.Study, index: int = 0) -> dict[str, float]:
+    """How much each setting matters for the study's best values of objective ``index``, in the
+    study's own direction (Optuna's default evaluator, PED-ANOVA)."""
+    import warnings
+
+    with warnings.catch_warnings():  # "computes the importances ... low target": it does, now
+        warnings.filterwarnings("ignore", message=".*computes the importances of params")
+        return optuna.importance.get_param_importances(study,
+                                                       target=importance_target(study, index))

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from vissearch import store
-from vissearch.leaderboards import leaderboard
+from vissearch.leaderboards import importance_target, leaderboard
 
 TOP = 4  # trials compared side by side, and loss curves drawn
 
@@ -163,7 +163,7 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
     names = complete.attrs.get("objectives", ["objective"])
     first = {"target": (lambda t: t.values[0]), "target_name": names[0]}
     makers = [("Optimization history", lambda: vis.plot_optimization_history(study, **first)),
-              ("Parameter importances", lambda: vis.plot_param_importances(study, **first)),
+              ("Parameter importances", lambda: _importance_plot(study, names[0])),
               ("Slice plot per parameter", lambda: vis.plot_slice(study, **first))]
     if len(study.directions) == 2:
         makers.append(("Pareto front",
@@ -189,6 +189,19 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
     out.append((f"Loss curves of the top {TOP} trials",
                 curves.to_html(full_html=False, include_plotlyjs=False)))
     return out
+
+
+def _importance_plot(study: optuna.Study, name: str):
+    """What matters for the best trials, in the study's direction (leaderboards.importances)."""
+    import warnings
+
+    from optuna import visualization as vis
+
+    direction = study.directions[0].name.lower()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*computes the importances of params")
+        return vis.plot_param_importances(study, target=importance_target(study),
+                                          target_name=f"{name} ({direction}d)")
 
 
 def _plotly_js() -> str:
