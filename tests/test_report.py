@@ -41,10 +41,11 @@ def test_report_has_every_section_and_image(small_study, tmp_path):
     study, path, _ = small_study
     index = report.build(study, tmp_path / "r", config_path=str(path))
     page = index.read_text()
-    for text in ("Leaderboard", "Best trials side by side", "Optimization history",
-                 "Parameter importances", "Slice plot", "Loss curves", "Reproduce the best",
-                 "--trial", "Config"):
-        assert text in page, text
+    order = ["The best trial", "Render it again", "The next best, side by side", "What mattered",
+             "Optimization history", "Parameter importances", "Slice plot", "Loss curves",
+             "Every trial", "Config"]
+    at = [page.find(text) for text in order]
+    assert -1 not in at and at == sorted(at), dict(zip(order, at, strict=True))
     assert (tmp_path / "r" / "plotly.min.js").stat().st_size > 1_000_000
     assert "cdn" not in page.lower() and "https://" not in page
     for t in study.get_trials():
@@ -89,6 +90,13 @@ def test_report_in_headless_chromium(small_study, tmp_path):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(index.as_uri())
         page.wait_for_load_state("load")
+        best = page.locator("img#best")  # the best trial's grid, large, on the first screen
+        box = best.bounding_box()
+        assert best.evaluate("i => i.complete && i.naturalWidth > 0")
+        assert box["y"] + box["height"] <= 1000 and box["width"] >= 400, box
+        best_number = str(int(leaderboard(study).iloc[0]["number"]))
+        assert page.locator("h2", has_text=f"The best trial: {best_number}").count() == 1
+        page.screenshot(path=str(tmp_path / "first-screen.png"))
         loaded = page.eval_on_selector_all(
             "img.thumb", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
         assert loaded == [True] * len(study.get_trials())
@@ -112,6 +120,7 @@ def test_report_in_headless_chromium(small_study, tmp_path):
         assert page.locator("#board tr.detail:not([hidden]) img").count() == 2
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        shutil.copyfile(tmp_path / "first-screen.png", ARTIFACTS / "report_first_screen.png")
         browser.close()
     assert errors == []
 

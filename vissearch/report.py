@@ -18,9 +18,12 @@ import pandas as pd
 import yaml
 
 from vissearch import store
-from vissearch.leaderboards import importance_target, leaderboard
+from vissearch.leaderboards import importance_target, importances, leaderboard
 
 TOP = 4  # trials compared side by side, and loss curves drawn
+DETAILED = 24  # trials (best first) whose every target image is copied; the rest keep a grid
+KEY_SCORES = ("activation", "transfer", "transfer_whole", "transfer_crops", "readability",
+              "robustness", "dead")
 
 
 def build(study: optuna.Study, out: str | Path, config_path: str = "CONFIG") -> Path:
@@ -36,20 +39,22 @@ def build(study: optuna.Study, out: str | Path, config_path: str = "CONFIG") -> 
         body.append("<p class=note>No trial of this study has completed; the failed and pruned "
                     "ones are listed below with their errors.</p>")
     images = _copy_images(study, df, out / "images")
-    if not df.empty:
-        body += ["<h2>Leaderboard</h2>", "<p>Click a column to sort, a row to see its images.</p>",
-                 _table(df, images)]
     if not complete.empty:
-        body += ["<h2>Best trials side by side</h2>", _side_by_side(complete, images)]
-        plots = _plots(study, complete)
-        if plots:
-            (out / "plotly.min.js").write_text(_plotly_js())
-            body.append("<h2>Search</h2>")
-            body += [f"<h3>{_e(title)}</h3>{div}" for title, div in plots]
         best = int(complete.iloc[0]["number"])
         cmd = (f"python -m vissearch reproduce {config_path} --trial {best} "
                f"--out out/trial-{best}")
-        body += ["<h2>Reproduce the best trial</h2>", f"<pre>{_e(cmd)}</pre>"]
+        trial = next(t for t in study.get_trials(deepcopy=False) if t.number == best)
+        body += [_best(trial, df.attrs["objectives"], images, cmd)]
+        if len(complete) > 1:
+            body += ["<h2>The next best, side by side</h2>", _side_by_side(complete, images)]
+        plots = _plots(study, complete)
+        if plots:
+            (out / "plotly.min.js").write_text(_plotly_js())
+            body.append("<h2>What mattered</h2>")
+            body += [f"<h3>{_e(title)}</h3>{div}" for title, div in plots]
+    if not df.empty:
+        body += ["<h2>Every trial</h2>", "<p>Click a column to sort, a row to see its images.</p>",
+                 _table(df, images)]
     config = dict(study.user_attrs.get("config", {}))
     if isinstance(config.get("study"), dict) and config["study"].get("storage"):
         # a study stored before passwords were hidden still shows none
@@ -80,14 +85,14 @@ def _copy_images(study: optuna.Study, df: pd.DataFrame, folder: Path) -> dict[in
     """Copy each trial's grid and target images; map trial number -> relative paths."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     out: dict[int, dict] = {}
-    for number in df["number"]:
+    for rank, number in enumerate(df["number"]):
         ids = trials[int(number)].user_attrs.get("images", {})
         entry: dict = {"grid": None, "targets": []}
         grid = store.trial_file(study, ids, "grid")
         if grid:
             shutil.copyfile(grid, folder / f"trial_{number}_grid.png")
             entry["grid"] = f"images/trial_{number}_grid.png"
-        for index in ids.get("targets", {}):
+        for index in ids.get("targets", {}) if rank < DETAILED else ():
             src = store.trial_file(study, ids, index)
             if src:
                 name = f"trial_{number}_target_{_safe(index)}.png"
@@ -107,7 +112,7 @@ def _cell(value) -> tuple[str, str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "", ""
     if isinstance(value, float | np.floating):
-        return f"{value:.4g}", repr(float(value))
+        return f"{value:.3g}", repr(float(value))
     return str(value), str(value)
 
 
@@ -134,12 +139,32 @@ def _table(df: pd.DataFrame, images: dict[int, dict]) -> str:
         error = f"<p class=error>{_e(row['error'])}</p>" if isinstance(row["error"], str) else ""
         rows.append(f'<tr class=detail hidden><td colspan="{len(columns) + 2}">{error}'
                     f"{targets or '<p>No images.</p>'}</td></tr>")
-    return (f"<table id=board><thead><tr><th data-col=0>rank</th><th>grid</th>{head}</tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f"<div class=board-wrap><table id=board><thead><tr><th data-col=0>rank</th>"
+            f"<th>grid</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _best(trial: optuna.trial.FrozenTrial, objectives: list[str], images: dict[int, dict],
+          cmd: str) -> str:
+    """The best trial first and large: its grid, its scores and settings, how to get it again."""
+    number = trial.number
+    grid = images.get(number, {}).get("grid")
+    img = (f'<img id=best class=hero src="{_e(grid)}" alt="the grid of trial {number}">'
+           if grid else "<p>No images.</p>")
+    scores = trial.user_attrs.get("scores", {})
+    shown = [(k, v) for k, v in [*zip(objectives, trial.values or [], strict=False),
+                                 *((k, scores.get(k)) for k in KEY_SCORES if k not in objectives)]
+             if isinstance(v, int | float) and np.isfinite(v)]
+    facts = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_cell(v)[0])}</td></tr>" for k, v in shown)
+    settings = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_cell(v)[0])}</td></tr>"
+                       for k, v in trial.params.items())
+    return (f"<h2>The best trial: {number}</h2><div class=best>{img}<div class=about>"
+            f"<table class=facts><tr><th colspan=2>scores</th></tr>{facts}</table>"
+            f"<table class=facts><tr><th colspan=2>searched settings</th></tr>{settings}</table>"
+            f"<p>Render it again:</p><pre>{_e(cmd)}</pre></div></div>")
 
 
 def _side_by_side(complete: pd.DataFrame, images: dict[int, dict]) -> str:
-    top = complete.head(TOP)
+    top = complete.iloc[1:TOP + 1]  # the best has its own section
     params = [p for p in complete.attrs.get("params", []) if p in top.columns
               and top[p].astype(str).nunique(dropna=False) > 1]
     figs = "".join(
@@ -164,7 +189,8 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
     first = {"target": (lambda t: t.values[0]), "target_name": names[0]}
     makers = [("Optimization history", lambda: vis.plot_optimization_history(study, **first)),
               ("Parameter importances", lambda: _importance_plot(study, names[0])),
-              ("Slice plot per parameter", lambda: vis.plot_slice(study, **first))]
+              ("Slice plot of the settings that mattered most",
+               lambda: vis.plot_slice(study, params=_most_important(study), **first))]
     if len(study.directions) == 2:
         makers.append(("Pareto front",
                        lambda: vis.plot_pareto_front(study, target_names=names)))
@@ -175,7 +201,9 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
         except Exception as err:  # e.g. importances need two completed trials
             out.append((title, f"<p class=note>Not drawn: {_e(err)}</p>"))
             continue
-        out.append((title, fig.to_html(full_html=False, include_plotlyjs=False)))
+        fig.update_layout(autosize=True, width=None)
+        out.append((title, fig.to_html(full_html=False, include_plotlyjs=False,
+                                       default_width="100%", config={"responsive": True})))
     curves = go.Figure()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     for n in complete["number"].head(TOP):
@@ -189,6 +217,13 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
     out.append((f"Loss curves of the top {TOP} trials",
                 curves.to_html(full_html=False, include_plotlyjs=False)))
     return out
+
+
+def _most_important(study: optuna.Study, n: int = 4) -> list[str] | None:
+    try:
+        return list(importances(study))[:n]
+    except Exception:  # too few trials: every setting
+        return None
 
 
 def _importance_plot(study: optuna.Study, name: str):
@@ -211,10 +246,16 @@ def _plotly_js() -> str:
 
 
 CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}
-#board th{cursor:pointer;background:#f3f3f3}#board tr.trial{cursor:pointer}
-#board tr.trial:hover{background:#f8f8e8}img.thumb{width:72px;image-rendering:pixelated}
+#board th{cursor:pointer;background:#f3f3f3;position:sticky;top:0;z-index:1}
+#board tr.trial{cursor:pointer}#board td{text-align:right}
+#board tr.trial:hover{background:#f8f8e8}img.thumb{width:112px;image-rendering:pixelated}
+.best{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
+img.hero{width:min(640px,90vw);image-rendering:pixelated}.facts{margin-bottom:1em}
+.about{flex:1;min-width:280px}.about pre{white-space:pre-wrap;word-break:break-all}
+.facts th{text-align:left;font-weight:normal;color:#555}
+.board-wrap{max-height:85vh;overflow:auto}
 img.big{width:260px;image-rendering:pixelated}figure{display:inline-block;margin:4px}
 .row{display:flex;flex-wrap:wrap}.note{color:#666}.error{color:#a00}pre{background:#f6f6f6;
 padding:8px;overflow:auto}.detail img{width:128px;image-rendering:pixelated}
