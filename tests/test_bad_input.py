@@ -124,3 +124,23 @@ def test_workers_past_what_the_machine_holds_are_refused(tiny_path, tmp_path):
            "target": {"kind": "class", "indices": [0]}, "render": {"size": 16, "steps": 2}}
     with pytest.raises(UserError, match="--workers 100000: give 1 to"):
         runner.run_workers(runconfig.from_mapping(raw), 100_000)
+
+
+def test_leaderboard_of_a_missing_study_and_a_refused_run_leave_no_files(tiny_path, tmp_path):
+    import json
+
+    cli = [sys.executable, "-m", "vissearch"]
+    raw = {"study": {"name": "ghost", "results": str(tmp_path / "res")},
+           "model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "filter", "layer": "no_such_layer", "indices": [0]},
+           "render": {"size": 16, "steps": 2}}
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps(raw))
+    board = subprocess.run([*cli, "leaderboard", str(path)], capture_output=True, text=True)
+    assert board.returncode == 2 and "no study named 'ghost'" in board.stderr
+    assert not (tmp_path / "res" / "ghost.db").exists()
+    run = subprocess.run([*cli, "run", str(path), "--no-progress"], capture_output=True,
+                         text=True)
+    assert run.returncode == 2 and "no_such_layer" in run.stderr, run.stderr
+    assert not (tmp_path / "res" / "ghost").exists()  # no empty artifacts folder
+    assert not (tmp_path / "res" / "ghost.db").exists()

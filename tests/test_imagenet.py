@@ -131,7 +131,9 @@ def test_blog_class_names_and_synonyms():
     ({"name": "zoo/efficientnet-lite0"}, ["flamingoo"], "did you mean: flamingo"),
     ({"name": "zoo/efficientnet-lite0"}, ["flamingo", 130], "duplicates: [130]"),
     ({"name": "VGG16"}, ["crane"], "several classes (134 crane bird, 517 construction crane)"),
-    ({"name": "zoo/shapes"}, ["flamingo"], "is not a shapes class"),
+    ({"name": "zoo/shapes"}, ["flamingo"], "is not a zoo/shapes class"),
+    ({"name": "zoo/efficientnet-lite0"}, ["flamingoo", "teddi", 3],
+     "2 names are not ImageNet classes: 'flamingoo' (did you mean: flamingo"),
     ({"path": "tests/conftest.py"}, ["flamingo"], "have no names; give class numbers"),
 ])
 def test_class_names_resolve_or_fail_in_one_line(model, indices, expected, tmp_path):
@@ -140,6 +142,12 @@ def test_class_names_resolve_or_fail_in_one_line(model, indices, expected, tmp_p
     with pytest.raises(UserError) as info:
         runconfig.from_mapping(raw, "c.yaml")
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_name_that_is_not_the_class_own_is_announced(capsys):
+    assert labels.resolve(["teddy", "flamingo"], "imagenet", "c.yaml") == [850, 130]
+    assert capsys.readouterr().out == "c.yaml: target.indices 'teddy' is class 850, " \
+                                      "'teddy bear'\n"  # flamingo is the class's own name
 
 
 def test_a_config_names_its_classes(tmp_path):

@@ -120,3 +120,26 @@ def test_a_run_ends_with_the_best_images_and_the_next_commands(tmp_path):
     assert again.returncode == 0, again.stderr
     nexts = [line for line in again.stdout.splitlines() if "python -m vissearch" in line]
     assert nexts and all(f"--storage {url}" in line for line in nexts)
+
+
+def test_the_readme_own_model_section_word_for_word(tmp_path):
+    """The README's "Your own model" commands, run as written in an empty folder: a saved
+    model and its config in my_project/, the run from the folder above."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Your own model"):]
+    script = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "conv2" in done.stdout and "logits" in done.stdout  # the layers listing
+    assert "study my-model: 8 trials" in done.stdout
+    assert re.search(r"wrote \d+ images to out/my_best; (\d+) of \1 identical", done.stdout)
+    assert (tmp_path / "results" / "my-model.db").is_file()
+    assert (tmp_path / "out" / "my_best" / "grid.png").is_file()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vissearch COMMAND``.
+"""Command line: python -m vissearch COMMAND.
 
 The commands and their arguments are one table, :data:`vissearch.commands.COMMANDS`. A
 :class:`~vissearch.errors.UserError` prints as one line and exits 2; Ctrl-C exits 130; anything

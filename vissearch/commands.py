@@ -17,6 +17,10 @@ from pathlib import Path
 from vissearch import quiet
 
 STORAGE_ENV = "VISSEARCH_STORAGE"
+PREPROCESS = {  # what a model's input is, from pixels x in 0..255
+    "none": "x as it is", "unit": "x / 255", "tf": "x / 127.5 - 1",
+    "torch": "x / 255, then ImageNet mean and std", "caffe": "BGR, x - ImageNet mean",
+    "lite": "(x - 127) / 128"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _dashboard_arguments(p: argparse.ArgumentParser) -> None:
     _config_and_storage(p)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080,
+                   help="port on 127.0.0.1 to serve on (default 8080)")
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -255,7 +260,9 @@ def _layers(args: argparse.Namespace) -> int:
     loaded = models.load(spec, with_classifier=True if is_file else spec.weights != "hed")
     rows = models.layer_table(loaded.model)
     width = max(len(r[0]) for r in rows)
-    print(f"{loaded.label}: {len(rows)} layers, preprocessing {loaded.preprocess.mode}")
+    mode = loaded.preprocess.mode
+    print(f"{loaded.label}: {len(rows)} layers, preprocessing {mode}"
+          f"{' (' + PREPROCESS[mode] + ')' if mode in PREPROCESS else ''}")
     print(f"{'layer':<{width}}  {'type':<22} {'output shape':<26} channels")
     for name, kind, shape, channels in rows:
         print(f"{name:<{width}}  {kind:<22} {shape:<26} {'' if channels is None else channels}")
@@ -265,7 +272,8 @@ def _layers(args: argparse.Namespace) -> int:
 def _zoo_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="zoo_command", required=True)
     train = sub.add_parser("train", help="retrain a zoo model and its judge, deterministically")
-    train.add_argument("name", choices=["shapes"])
+    train.add_argument("name", choices=["shapes"],
+                       help="the zoo model to retrain (with its judge): shapes")
     train.add_argument("--out", help="folder for the .keras files (default: the package's own)")
     sub.add_parser("list", help="list the zoo models")
 

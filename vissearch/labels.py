@@ -98,11 +98,15 @@ def label_set(model_name: str | None, judge: str | None = None) -> str | None:
     return None
 
 
+KIND = {"imagenet": "an ImageNet class", "shapes": "a zoo/shapes class"}
+
+
 def resolve(indices: list[int | str], label_set_name: str | None, where: str = "") -> list[int]:
-    """Numbers stay; names become their class numbers. An unknown name is one line with the
-    closest names, an ambiguous one lists what it could mean."""
+    """Numbers stay; names become their class numbers. Unknown names are one line, all of them
+    with their closest names; an ambiguous one lists what it could mean; a name that is not a
+    class's own (a synonym such as ``teddy``) is taken and said in a line."""
     prefix = f"{where}: " if where else ""
-    out = []
+    out, unknown = [], []
     for item in indices:
         if not isinstance(item, str):
             out.append(item)
@@ -110,18 +114,26 @@ def resolve(indices: list[int | str], label_set_name: str | None, where: str = "
         if label_set_name is None:
             raise UserError(f"{prefix}target.indices {item!r}: this model's classes have no "
                             "names; give class numbers (or name an ImageNet model.judge)")
-        table = _lookup(label_set_name)
-        hits = table.get(item.strip().lower())
+        names = named(label_set_name)
+        hits = _lookup(label_set_name).get(item.strip().lower())
         if hits is None:
-            names = named(label_set_name)
-            raise UserError(f"{prefix}target.indices {item!r} is not a {label_set_name} class"
-                            f"{closest(item, names)}")
+            unknown.append(item)
+            continue
         if len(hits) > 1:
-            names = named(label_set_name)
             meant = ", ".join(f"{i} {names[i]}" for i in hits)
             raise UserError(f"{prefix}target.indices {item!r} names several classes ({meant}); "
                             "give the number")
+        if names[hits[0]].lower() != item.strip().lower():
+            print(f"{prefix}target.indices {item!r} is class {hits[0]}, {names[hits[0]]!r}")
         out.append(hits[0])
+    if unknown:
+        kind = KIND.get(label_set_name, f"a {label_set_name} class")
+        if len(unknown) == 1:
+            raise UserError(f"{prefix}target.indices {unknown[0]!r} is not {kind}"
+                            f"{closest(unknown[0], names)}")
+        parts = "; ".join(f"{u!r}{closest(u, names) or ''}" for u in unknown[:8])
+        raise UserError(f"{prefix}target.indices: {len(unknown)} names are not "
+                        f"{kind.removeprefix('an ').removeprefix('a ')}es: {parts}"[:390])
     return out
 
 

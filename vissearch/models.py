@@ -200,6 +200,6 @@ def layer_table(model: keras.Model) -> list[tuple[str, str, str, int | None]]:
             shape = tuple(layer.output.shape)
         except (AttributeError, ValueError):
             shape = ()
-        channels = shape[-1] if len(shape) == 4 else None
+        channels = shape[-1] if len(shape) in (2, 4) else None  # maps, or pooled / logits
         rows.append((layer.name, type(layer).__name__, str(shape), channels))
     return rows

@@ -80,7 +80,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
 
 
 def storage_url(study: StudySpec | str, storage: str | None = None,
-                results: str = "results") -> str:
+                results: str = "results", create: bool = True) -> str:
     """The Optuna storage URL of a study: ``study.storage``, else ``results/NAME.db``.
 
     ``study`` is the config's study section, or a study name with its ``storage`` and
@@ -90,7 +90,7 @@ def storage_url(study: StudySpec | str, storage: str | None = None,
         study, storage, results = study.name, study.storage, study.results
     if storage:
         return storage
-    folder = _make_folder(Path(results), "study.results")
+    folder = _make_folder(Path(results), "study.results") if create else Path(results)
     return f"sqlite:///{folder / study}.db"
 
 
@@ -104,19 +104,19 @@ def shown(url: str) -> str:
         return url
 
 
-def artifact_dir(name: str, results: str = "results") -> Path:
+def artifact_dir(name: str, results: str = "results", create: bool = True) -> Path:
     path = (Path(results) / name / "artifacts").resolve()
     root = Path(results).resolve()
     if root not in path.parents:
         raise UserError(f"study.name {name!r} would write outside {root}")
-    return _make_folder(path, "study.results")
+    return _make_folder(path, "study.results") if create else path
 
 
 def check_results(study: StudySpec) -> None:
     """The study's results folder and its storage can be written, and its object store reached
     (before any model loads)."""
-    storage_url(study)
-    artifact_dir(study.name, study.results)
+    storage_url(study)  # the results folder (created: it is where the run writes)
+    artifact_dir(study.name, study.results, create=False)  # made once the study exists
     if study.artifacts:
         _s3(study.artifacts).check()
 
@@ -131,7 +131,8 @@ def artifact_store(study: optuna.Study):
     url = study.user_attrs.get("artifacts")
     if objectstore.is_remote(url):
         return _s3(url)
-    return AtomicArtifactStore(study.user_attrs["artifact_dir"])
+    return AtomicArtifactStore(_make_folder(Path(study.user_attrs["artifact_dir"]),
+                                            "study.results"))
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):
@@ -166,7 +167,10 @@ class AtomicArtifactStore(FileSystemArtifactStore):
 
 def open_study(name: str, storage: str | None = None, results: str = "results") -> optuna.Study:
     """Load an existing study; a missing one is a user error naming the storage."""
-    url = storage_url(name, storage, results)
+    url = storage_url(name, storage, results, create=False)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        # opening a missing SQLite file would create it, empty
+        raise UserError(f"no study named {name!r} in {shown(url)}; run it first")
     try:
         return optuna.load_study(study_name=name, storage=make_storage(url))
     except KeyError:
