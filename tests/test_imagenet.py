@@ -197,6 +197,15 @@ def test_a_failed_download_is_one_line_with_the_file_and_the_offline_choices(fak
     assert "\n" not in text and "could not be downloaded" in text
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5" in text
     assert str(models.keras_cache_dir()) in text and "zoo/efficientnet-lite0" in text
+    assert "from https://storage.googleapis.com/" in text  # the URL, in our own line
+
+
+def test_a_corrupt_download_says_keras_deleted_it():
+    err = Exception("Incomplete or corrupted file detected. The sha256 file hash does not "
+                    "match the provided value.")
+    text = models._download_failed("VGG16", False, err)
+    assert "incomplete or corrupt and Keras deleted it" in text and "\n" not in text
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (58 MB) from https://" in text
 
 
 def test_vgg16_failure_names_the_size(fake_download):

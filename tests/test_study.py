@@ -57,13 +57,19 @@ def test_leaderboard_columns_and_order(done_study):
     df = leaderboard(study)
     assert list(df.columns[:3]) == ["number", "state", "activation"]
     for col in ("score_activation", "score_dead", "lr", "median_size", "optimizer",
-                "grid_png", "n_images", "duration_s", "seed"):
+                "grid_png", "n_images", "duration_s", "wall_s", "seed"):
         assert col in df.columns
     assert df["activation"].is_monotonic_decreasing
     assert df["grid_png"].map(lambda p: open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n").all()
     assert (df["n_images"] == 3).all()
     assert leaderboard(study, state="FAIL").empty
     assert shared_settings(df, 2)
+    conditional = df.head(3).copy()  # median_every exists only where median_size is 3
+    conditional["median_every"] = [4.0, None, None]
+    conditional.attrs = df.attrs
+    lines = {line.split(":")[0]: line for line in shared_settings(conditional, 3)}
+    assert lines["median_every"].endswith("(the others do not use median_every)") or \
+        "set in 1 of 3" in lines["median_every"]
 
 
 def test_resume_keeps_completed_trials_and_counts_the_total(tiny_path, tmp_path, done_study):
@@ -140,11 +146,17 @@ def test_cli_user_errors_are_one_line_exit_2(tmp_path):
     assert "study.n_trials" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_population_with_halving_records_pruned_trials_that_reproduce(tiny_path, tmp_path):
+def test_a_population_with_halving_records_pruned_trials_that_reproduce(tiny_path, tmp_path,
+                                                                       capsys):
+    import re
+
     raw = config(tiny_path, tmp_path, n_trials=8, population=4,
                  halving={"rungs": [0.25, 0.5], "keep": 0.5})
     raw["render"]["steps"] = 40
-    study = runner.run(runconfig.from_mapping(raw), progress=False)
+    study = runner.run(runconfig.from_mapping(raw), progress=True)
+    bar = capsys.readouterr().err  # the bar moved inside each population, not once per one
+    assert re.search(r" [1-3]\.\d+/8 ", bar) and re.search(r" [5-7]\.\d+/8 ", bar), bar[-800:]
+    assert "population of 4: step 20/40" in bar
     trials = study.get_trials()
     states = sorted(t.state.name for t in trials)
     assert states == ["COMPLETE"] * 2 + ["PRUNED"] * 6

@@ -176,7 +176,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     _, study = _study(args)
     out = Path(args.out)
-    trial, settings, same = reproduce(study, args.trial, out)
+    trial, settings, same = reproduce(study, args.trial, out, progress=True)
     identical = sum(same.values())
     print(f"trial {trial.number}: wrote {len(same)} images to {out}; "
           f"{identical} of {len(same)} identical to the stored ones")

@@ -3,8 +3,10 @@
 The DataFrame is a view computed from the study each time; the study stays the only source of
 truth. Columns: ``number``, ``state``, the objectives, ``score_*`` for every score, one column per
 searched param (named as in the search space), ``grid_png`` (the trial's grid,
-``results/NAME/trials/NNNN/grid.png``, when it is on disk), ``n_images``, ``duration_s``,
-``seed`` and ``error``.
+``results/NAME/trials/NNNN/grid.png``, when it is on disk), ``n_images``, ``duration_s`` (the
+trial's share of its population's render: trials that render together split its time),
+``wall_s`` (from asked to told: the whole population's time, for each of its trials), ``seed``
+and ``error``.
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ def leaderboard(
     objectives = _objective_names(study)
     df = study.trials_dataframe(attrs=("number", "state", "duration", "params"))
     if df.empty:
-        return pd.DataFrame(columns=["number", "state", *objectives, "grid_png", "duration_s"])
+        return pd.DataFrame(columns=["number", "state", *objectives, "grid_png", "duration_s",
+                                     "wall_s"])
     df = df.rename(columns=lambda c: c.removeprefix("params_"))
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     extra = [_trial_columns(study, trials[n], objectives) for n in df["number"]]
     df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
-    df["duration_s"] = df.pop("duration").dt.total_seconds()
+    df["wall_s"] = df.pop("duration").dt.total_seconds()
+    share = [trials[n].user_attrs.get("render_seconds") for n in df["number"]]
+    df["duration_s"] = [w if v is None else v for v, w in zip(share, df["wall_s"], strict=True)]
     if state is not None:
         wanted = {state} if isinstance(state, str) else set(state)
         df = df[df["state"].isin({s.upper() for s in wanted})]
@@ -54,7 +59,7 @@ def leaderboard(
     params = [c for c in df.columns if c not in _fixed_columns(df, objectives)]
     first = ["number", "state", *objectives]
     scores = sorted(c for c in df.columns if c.startswith("score_"))
-    tail = ["grid_png", "n_images", "duration_s", "seed", "error"]
+    tail = ["grid_png", "n_images", "duration_s", "wall_s", "seed", "error"]
     out = df[first + scores + params + tail].reset_index(drop=True)
     out.attrs.update(objectives=objectives, params=params, targets=_targets(trials.values()))
     return out
@@ -76,7 +81,7 @@ def _objective_names(study: optuna.Study) -> list[str]:
 
 
 def _fixed_columns(df: pd.DataFrame, objectives: list[str]) -> set[str]:
-    base = {"number", "state", "grid_png", "n_images", "duration_s", "seed", "error"}
+    base = {"number", "state", "grid_png", "n_images", "duration_s", "wall_s", "seed", "error"}
     return base | set(objectives) | {c for c in df.columns if c.startswith("score_")}
 
 
@@ -119,13 +124,15 @@ def shared_settings(df: pd.DataFrame, top: int) -> list[str]:
         if col.empty:
             continue
         numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        where = f"; set in {len(col)} of {len(best)}" if len(col) < len(best) else ""
         if numeric and col.nunique() > 1:
             lines.append(f"{p}: {col.min():.4g} .. {col.max():.4g} (median {col.median():.4g}; "
-                         f"all trials {done[p].min():.4g} .. {done[p].max():.4g})")
+                         f"all trials {done[p].min():.4g} .. {done[p].max():.4g}{where})")
         else:
             shown = col.map("{:.4g}".format) if numeric else col.astype(str)
             counts = shown.value_counts()
-            lines.append(f"{p}: {counts.index[0]} in {counts.iloc[0]} of {len(best)}")
+            lines.append(f"{p}: {counts.index[0]} in {counts.iloc[0]} of {len(best)}"
+                         + (f" (the others do not use {p})" if where else ""))
     return lines
 
 

@@ -32,6 +32,7 @@ WEIGHT_FILES = {
     ("ResNet50", False): ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "94 MB"),
 }
 
+WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"  # + vgg16/FILE
 _CAFFE = ("VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152")
 _TORCH = ("DenseNet121", "DenseNet169", "DenseNet201")
 _RAW = ("EfficientNet", "ConvNeXt", "RegNet")  # these models rescale inside themselves
@@ -140,10 +141,13 @@ def _download_failed(name: str, with_classifier: bool, err: Exception) -> str:
         fname = url.group(1).rsplit("/", 1)[-1]
     reason = text.rsplit(" -- ", 1)[-1] if " -- " in text else text
     what = f"{fname} ({size})" if size else (fname or "the weights file")
-    return (f"{name} ImageNet weights could not be downloaded ({reason[:120]}): put {what} in "
-            f"{keras_cache_dir()}/ from a machine with network, or set model.weights to a file "
-            "path; offline choices: model.name zoo/efficientnet-lite0 (ImageNet), zoo/shapes, "
-            "or VGG16 with weights: hed (conv layers only)")
+    source = f" from {url.group(1)}" if url else (f" from {WEIGHTS_URL}{fname}" if fname else "")
+    corrupt = ("Incomplete or corrupted" in text)
+    said = ("the downloaded file was incomplete or corrupt and Keras deleted it" if corrupt
+            else f"could not be downloaded ({reason[:100]})")
+    return (f"{name} ImageNet weights {said}: put {what}{source} in {keras_cache_dir()}/ "
+            "by hand, or set model.weights to a file path; offline: zoo/efficientnet-lite0, "
+            "zoo/shapes, or VGG16 with weights: hed")
 
 
 def hed_vgg16() -> keras.Model:

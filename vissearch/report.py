@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +198,9 @@ def _plots(study: optuna.Study, complete: pd.DataFrame) -> list[tuple[str, str]]
     out = []
     for title, make in makers:
         try:
-            fig = make()
+            with warnings.catch_warnings():  # Optuna's "experimental" notes are not the reader's
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                fig = make()
         except Exception as err:  # e.g. importances need two completed trials
             out.append((title, f"<p class=note>Not drawn: {_e(err)}</p>"))
             continue
@@ -228,8 +231,6 @@ def _most_important(study: optuna.Study, n: int = 4) -> list[str] | None:
 
 def _importance_plot(study: optuna.Study, name: str):
     """What matters for the best trials, in the study's direction (leaderboards.importances)."""
-    import warnings
-
     from optuna import visualization as vis
 
     direction = study.directions[0].name.lower()

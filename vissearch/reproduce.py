@@ -10,9 +10,11 @@ machine the images come out identical to the ones the study stored.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
+from tqdm import tqdm
 
 from vissearch import models, runconfig, store
 from vissearch.config import RenderSettings, parse
@@ -21,7 +23,7 @@ from vissearch.imageio import write_png
 from vissearch.render import Member, render, render_population
 
 
-def reproduce(study: optuna.Study, which: str, out: Path):
+def reproduce(study: optuna.Study, which: str, out: Path, progress: bool = False):
     """Re-render trial ``which`` (``best`` or a number) into ``out``.
 
     Returns the trial, its settings and, per image file, whether its bytes equal the stored
@@ -34,12 +36,26 @@ def reproduce(study: optuna.Study, which: str, out: Path):
     settings = _settings(trial)
     loaded = models.load_for(cfg.model, cfg.target)
     numbers = trial.user_attrs.get("population", [trial.number])
-    if len(numbers) > 1:
-        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-        members = [_member(trials[n]) for n in numbers]
-        result = render_population(loaded, cfg.target, members)[numbers.index(trial.number)]
-    else:
-        result = render(loaded, cfg.target, settings, stop_at=_stopped(trial)[0])
+    chunks = 1 if len(numbers) > 1 else -(-len(cfg.target.indices) // settings.batch_size)
+    bar = tqdm(total=settings.total_steps * chunks, unit="step", leave=False, mininterval=1.0,
+               desc=f"trial {trial.number}" + (f" with its population of {len(numbers)}"
+                                               if len(numbers) > 1 else ""), disable=not progress)
+
+    def moved(step: int, values) -> bool:  # only watches: the images do not depend on it
+        bar.n = max(bar.n, min(step, bar.total))
+        bar.refresh()
+        return False
+
+    try:
+        if len(numbers) > 1:
+            trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+            members = [dataclasses.replace(_member(trials[n]), callback=moved) for n in numbers]
+            result = render_population(loaded, cfg.target, members)[numbers.index(trial.number)]
+        else:
+            result = render(loaded, cfg.target, settings, callback=moved,
+                            stop_at=_stopped(trial)[0])
+    finally:
+        bar.close()
     ids = trial.user_attrs["images"]
     same = {}
     for key, name, image in result.files():

@@ -170,7 +170,8 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     recorder = trials.Recorder(cfg, prepared, store.artifact_store(study))
     size = prepared.population
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
-               disable=not progress)
+               disable=not progress, mininterval=1.0,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]")
     with recovery.Heartbeat(study) as beat:
         try:
             _loop(cfg, study, recorder, beat, bar, size, budget_trials or 4 * cfg.study.n_trials)
@@ -206,6 +207,8 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
             continue
         beat.watch(asked)
         start = time.perf_counter()
+        recorder.on_progress = _mover(bar, counted(study), len(asked)) if not bar.disable \
+            else None
         try:
             recorder.run(study, asked)
         except BaseException as err:  # Ctrl-C, or a failure to record: the next run retries
@@ -249,6 +252,17 @@ def _drop_surplus(study: optuna.Study, asked: list[optuna.Trial], n_trials: int
             trial.set_user_attr("error", "surplus: other processes had started the last trials")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return keep
+
+
+def _mover(bar: tqdm, done: int, size: int) -> Callable[[int, int], None]:
+    """Move the bar within a population: ``size`` trials a share of the way through their
+    steps (tqdm's estimate of the time left follows)."""
+    def on_progress(step: int, total: int) -> None:
+        bar.n = round(done + size * min(step / max(total, 1), 1.0), 2)
+        bar.set_postfix_str(f"population of {size}: step {step}/{total}", refresh=False)
+        bar.refresh()
+
+    return on_progress
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:

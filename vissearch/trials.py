@@ -18,6 +18,7 @@ import platform
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class Recorder:
         self.loaded, self.evaluator = prepared.loaded, prepared.evaluator
         self.versions = versions()
         self.told: set[int] = set()
+        # (step, total steps) as a population renders: the run's progress bar moves with it
+        self.on_progress: Callable[[int, int], None] | None = None
 
     def run(self, study: optuna.Study, asked: list[optuna.Trial]) -> None:
         """Draw every asked trial's settings, render each structure's trials together, record
@@ -107,7 +110,8 @@ class Recorder:
 
     def _render(self, study: optuna.Study, group: list) -> None:
         trials = [t for t, _ in group]
-        members = [render.Member(s, self._pruner(t) if self._prunes() else None)
+        members = [render.Member(s, self._watched(self._pruner(t) if self._prunes() else None,
+                                                  s.total_steps))
                    for t, s in group]
         rungs, on_rung = self._halving(group)
         start = time.perf_counter()
@@ -125,6 +129,19 @@ class Recorder:
     def _prunes(self) -> bool:
         """Single-objective studies report each trial's curve (Optuna's pruners read it)."""
         return len(self.cfg.study.objectives) == 1
+
+    def _watched(self, callback: render.WindowCallback | None, total: int
+                 ) -> render.WindowCallback | None:
+        """``callback`` that also reports the step to :attr:`on_progress` (it only watches:
+        the images do not depend on it)."""
+        if self.on_progress is None:
+            return callback
+
+        def on_window(step: int, values: np.ndarray) -> bool:
+            self.on_progress(step, total)
+            return callback(step, values) if callback is not None else False
+
+        return on_window
 
     @staticmethod
     def _pruner(trial: optuna.Trial) -> render.WindowCallback:
