@@ -177,5 +177,6 @@ def importances(study: optuna.Study, index: int = 0) -> dict[str, float]:
 
     with warnings.catch_warnings():  # "computes the importances ... low target": it does, now
         warnings.filterwarnings("ignore", message=".*computes the importances of params")
+        warnings.filterwarnings("ignore", message="Some regimes for parameter")
         return optuna.importance.get_param_importances(study,
                                                        target=importance_target(study, index))

@@ -22,7 +22,7 @@ from vissearch import store
 from vissearch.leaderboards import importance_target, importances, leaderboard
 
 TOP = 4  # trials compared side by side, and loss curves drawn
-DETAILED = 24  # trials (best first) whose every target image is copied; the rest keep a grid
+DETAILED = 12  # trials (best first) whose every target image is copied; the rest keep a grid
 KEY_SCORES = ("activation", "transfer", "transfer_whole", "transfer_crops", "readability",
               "robustness", "dead")
 
@@ -54,7 +54,9 @@ def build(study: optuna.Study, out: str | Path, config_path: str = "CONFIG") -> 
             body.append("<h2>What mattered</h2>")
             body += [f"<h3>{_e(title)}</h3>{div}" for title, div in plots]
     if not df.empty:
-        body += ["<h2>Every trial</h2>", "<p>Click a column to sort, a row to see its images.</p>",
+        body += ["<h2>Every trial</h2>", "<p>Click a column to sort, a row to see its images. "
+                 "A stopped (pruned) trial's objective, in parentheses, is its score where it "
+                 "stopped.</p>",
                  _table(df, images)]
     config = dict(study.user_attrs.get("config", {}))
     if isinstance(config.get("study"), dict) and config["study"].get("storage"):
@@ -112,6 +114,8 @@ def _cell(value) -> tuple[str, str]:
     """(display text, sort key) of one value."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "", ""
+    if isinstance(value, _Interim):
+        return f"({float(value):.3g})", repr(float(value))
     if isinstance(value, float | np.floating):
         return f"{value:.3g}", repr(float(value))
     return str(value), str(value)
@@ -131,7 +135,7 @@ def _table(df: pd.DataFrame, images: dict[int, dict]) -> str:
         grid = images.get(number, {}).get("grid")
         thumb = f'<img class=thumb src="{_e(grid)}" alt="trial {number}">' if grid else ""
         cells = "".join(f'<td data-v="{_e(k)}">{_e(t)}</td>'
-                        for t, k in (_cell(row[c]) for c in columns))
+                        for t, k in (_cell(_value(row, c, objectives)) for c in columns))
         rows.append(f'<tr class=trial data-trial="{number}"><td data-v="{rank}">{rank}</td>'
                     f"<td>{thumb}</td>{cells}</tr>")
         targets = "".join(f'<figure><img src="{_e(p)}" alt="{_e(c)}">'
@@ -162,6 +166,25 @@ def _best(trial: optuna.trial.FrozenTrial, objectives: list[str], images: dict[i
             f"<table class=facts><tr><th colspan=2>scores</th></tr>{facts}</table>"
             f"<table class=facts><tr><th colspan=2>searched settings</th></tr>{settings}</table>"
             f"<p>Render it again:</p><pre>{_e(cmd)}</pre></div></div>")
+
+
+def _value(row: pd.Series, column: str, objectives: list[str]):
+    """A cell's value; a stopped trial's objective is its score where it stopped (it has no
+    final value), shown in parentheses."""
+    value = row[column]
+    if column in objectives and row["state"] == "PRUNED" and not _finite(value):
+        interim = row.get(f"score_{column}")
+        if _finite(interim):
+            return _Interim(interim)
+    return value
+
+
+class _Interim(float):
+    """A score at the step a pruned trial stopped."""
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float | np.floating) and bool(np.isfinite(value))
 
 
 def _side_by_side(complete: pd.DataFrame, images: dict[int, dict]) -> str:
@@ -236,6 +259,7 @@ def _importance_plot(study: optuna.Study, name: str):
     direction = study.directions[0].name.lower()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*computes the importances of params")
+        warnings.filterwarnings("ignore", message="Some regimes for parameter")
         return vis.plot_param_importances(study, target=importance_target(study),
                                           target_name=f"{name} ({direction}d)")
 
