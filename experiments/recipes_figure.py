@@ -33,7 +33,7 @@ def images(study_name: str, results: str, n: int) -> list[np.ndarray]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("left")
-    p.add_argument("right")
+    p.add_argument("right", help="the second study prefix, or - for the first alone")
     p.add_argument("dest")
     p.add_argument("--layers", nargs="+", required=True)
     p.add_argument("--filters", type=int, default=4)
@@ -43,16 +43,18 @@ def main() -> None:
     rows = []
     for layer in args.layers:
         left = images(f"{args.left}-{layer}", args.results, args.filters)
-        right = images(f"{args.right}-{layer}", args.results, args.filters)
+        right = [] if args.right == "-" else images(f"{args.right}-{layer}", args.results,
+                                                    args.filters)
         rows.append((layer, left, right))
     side = rows[0][1][0].shape[0]
     gap, label, head = 4, 110, 22
-    width = label + 2 * args.filters * (side + gap) + 3 * gap
+    halves = 1 if args.right == "-" else 2
+    width = label + halves * args.filters * (side + gap) + 3 * gap
     height = head + len(rows) * (side + gap)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     half = args.filters * (side + gap)
-    for i, title in enumerate(args.titles):
+    for i, title in enumerate(args.titles[:halves]):
         draw.text((label + i * (half + 3 * gap) + 4, 4), title, fill="black")
     for r, (layer, left, right) in enumerate(rows):
         y = head + r * (side + gap)
