@@ -298,3 +298,25 @@ def test_images_of_a_trial_killed_while_uploading_are_removed(tmp_path, tiny_pat
     assert aid not in os.listdir(base) and set(os.listdir(base)) == referenced
     assert not os.path.exists(os.path.join(os.path.dirname(base), f"trials/{trial.number:04d}"))
     assert runner.counted(study) == 2
+
+
+def test_a_worker_whose_budget_is_spent_still_runs_the_waiting_retries(tmp_path, tiny_path):
+    """Killed trials' retries wait in the study; a worker with a budget of 1 takes them all
+    (before, it took one and left the rest WAITING for ever)."""
+    from vissearch import runconfig
+
+    _, raw = write_config(tmp_path, tiny_path, "budget", n_trials=4)
+    cfg = runconfig.from_mapping(raw)
+    study = runner.open_or_create(cfg)
+    killed = []
+    for _ in range(3):  # three trials killed, as Optuna's heartbeat leaves them
+        trial = study.ask({"lr": optuna.distributions.FloatDistribution(0.5, 20.0, log=True)})
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        killed.append((trial.number, trial.params["lr"]))
+    for number, lr in killed:  # and their retries, waiting
+        study.enqueue_trial({"lr": lr}, user_attrs={"retry_of": number})
+    study = runner.run(cfg, progress=False, budget_trials=1)
+    trials = study.get_trials()
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert sorted(t.params["lr"] for t in trials if "retry_of" in t.user_attrs) == sorted(
+        lr for _, lr in killed)

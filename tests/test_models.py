@@ -94,3 +94,12 @@ def test_hed_vgg16_is_a_real_pretrained_stack_whose_filters_ascend():
     assert (result.activations > result.curves[0]).all()
     names = [row[0] for row in models.layer_table(loaded.model)]
     assert "block5_conv3" in names
+
+
+@pytest.mark.parametrize("name", ["__class__", "__init__", "_keras_applications"])
+def test_a_dunder_name_is_not_a_keras_application(name):
+    from vissearch.config import ModelSpec
+    from vissearch.errors import UserError
+
+    with pytest.raises(UserError, match="is not a keras.applications model"):
+        models.load(ModelSpec(name=name))

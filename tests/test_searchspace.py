@@ -90,3 +90,11 @@ def test_grid_needs_finite_choices():
     assert searchspace.load({"median_size": {"choice": [0, 3]}}).grid() == {"median_size": [0, 3]}
     with pytest.raises(UserError, match="grid sampler"):
         searchspace.load({"lr": {"uniform": [0.1, 1.0]}}).grid()
+
+
+@pytest.mark.parametrize("spec", [{"jitter": {"int": [0, 10**400]}},
+                                  {"lr": {"log_uniform": [1, 10**400]}},
+                                  {"lr": {"uniform": [-(10**400), 1.0]}}])
+def test_a_bound_past_a_float_range_is_the_one_line_refusal(spec):
+    with pytest.raises(UserError, match="bounds must be"):
+        searchspace.load(spec)
