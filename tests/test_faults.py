@@ -141,6 +141,8 @@ def test_kill_9_mid_population_loses_nothing_and_counts_nothing_twice(tmp_path, 
 
 def test_ctrl_c_mid_trial_reruns_its_settings(tmp_path, tiny_path):
     path, cfg = write_config(tmp_path, tiny_path, "interrupted", n_trials=4)
+    cfg["render"]["steps"] = 1500  # a trial long enough to be caught running, and interrupted
+    path.write_text(json.dumps(cfg))
     proc = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_running(cfg)
@@ -281,7 +283,7 @@ def test_images_of_a_trial_killed_while_uploading_are_removed(tmp_path, tiny_pat
     _, raw = write_config(tmp_path, tiny_path, "orphans", n_trials=2)
     cfg = runconfig.from_mapping(raw)
     study = runner.open_or_create(cfg)
-    trial = study.ask()
+    trial = runner._ask(study)
     trial.suggest_float("lr", 0.5, 20.0, log=True)
     artifacts = store.artifact_store(study)
     png = tmp_path / "a.png"

@@ -287,6 +287,9 @@ def _bounds(where: str, name: str, kind: str, arg: Any, step: Any) -> dict[str, 
                              or isinstance(step, bool) or not 1 <= step <= hi - lo):
         raise UserError(f"{where}.step: only int ranges take a step, a whole number from 1 to "
                         f"the range's width; got {shorten(step)}")
+    if step is not None and (hi - lo) % step:
+        raise UserError(f"{where}.step: {step} does not divide the range [{lo}, {hi}]; use a "
+                        f"high of {lo + (hi - lo) // step * step} or another step")
     return {"kind": kind, "low": lo, "high": hi, "step": step}
 
 
