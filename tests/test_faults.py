@@ -312,7 +312,8 @@ def test_a_worker_whose_budget_is_spent_still_runs_the_waiting_retries(tmp_path,
     study = runner.open_or_create(cfg)
     killed = []
     for _ in range(3):  # three trials killed, as Optuna's heartbeat leaves them
-        trial = study.ask({"lr": optuna.distributions.FloatDistribution(0.5, 20.0, log=True)})
+        trial = runner._ask(study)
+        trial.suggest_float("lr", 0.5, 20.0, log=True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         killed.append((trial.number, trial.params["lr"]))
     for number, lr in killed:  # and their retries, waiting
