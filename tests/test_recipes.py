@@ -247,3 +247,19 @@ def test_cli_apply_and_its_one_line_errors(tiny_path, tmp_path, source_study):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "--indices 'a:b': a range is START:STOP" in bad.stderr
+
+
+def test_tune_config_mistakes_are_one_line(tmp_path):
+    from vissearch.tune import tune
+
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"study": {"name": "t"}, "model": {"name": "zoo/shapes"}}))
+    with pytest.raises(UserError, match="a tune config needs a target: section"):
+        tune(str(path), str(tmp_path / "o"), progress=False)
+    path.write_text(yaml.safe_dump({"study": {"name": "t", "results": str(tmp_path)},
+                                    "model": {"name": "zoo/shapes"},
+                                    "target": {"kind": "filter", "indices": [0]},
+                                    "tune": {"layers": ["conv9"]}}))
+    with pytest.raises(UserError, match="has no layer 'conv9'; python -m vissearch layers"):
+        tune(str(path), str(tmp_path / "o"), progress=False)
+    assert not (tmp_path / "t-conv9.db").exists()

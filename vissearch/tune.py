@@ -63,8 +63,8 @@ def _layer_config(raw: dict, layer: str | None, previous: str | None, warm_top: 
                   ) -> dict[str, Any]:
     out = copy.deepcopy(raw)
     study = out["study"]
-    base = study["name"]
-    study["name"] = f"{base}-{layer}" if layer else base
+    if layer and isinstance(study.get("name"), str):  # a missing name is the run config's error
+        study["name"] = f"{study['name']}-{layer}"
     if layer:
         out["target"] = {**out["target"], "layer": layer}
     if previous and warm_top:
@@ -81,10 +81,15 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     start = time.perf_counter()
     raw = dict(yamlfile.read(path))
     spec = parse(TuneSpec, raw.pop("tune", {}) or {}, where=f"{path}: tune")
+    for section in ("study", "model", "target"):
+        if not isinstance(raw.get(section), dict):
+            raise UserError(f"{path}: a tune config needs a {section}: section (a mapping), as "
+                            "a run config does")
     if storage:
-        raw["study"] = {**raw.get("study", {}), "storage": storage}
-    model_spec = parse(ModelSpec, raw.get("model"), where=f"{path}: model")
-    kind = (raw.get("target") or {}).get("kind", "filter")
+        raw["study"] = {**raw["study"], "storage": storage}
+    model_spec = runconfig.resolve_paths(parse(ModelSpec, raw["model"], where=f"{path}: model"),
+                                         Path(path).parent, path)
+    kind = raw["target"].get("kind", "filter")
     loaded = models.load(model_spec, with_classifier=kind == "class")
     names = [layer.name for layer in loaded.model.layers
              if type(layer).__name__ != "InputLayer"]  # its name counts Keras's inputs
