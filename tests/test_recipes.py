@@ -263,3 +263,22 @@ def test_tune_config_mistakes_are_one_line(tmp_path):
     with pytest.raises(UserError, match="has no layer 'conv9'; python -m vissearch layers"):
         tune(str(path), str(tmp_path / "o"), progress=False)
     assert not (tmp_path / "t-conv9.db").exists()
+
+
+def test_the_readme_recipe_example_takes_the_shipped_entry(tmp_path):
+    """The README's render: {recipe: vgg16-hed} example, as an experiment file: the layer's
+    entry from the shipped recipe, the size written beside it on top."""
+    import re
+    from pathlib import Path
+
+    from vissearch import experiment
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Recipes: good settings without a search"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "exp.yaml"
+    path.write_text(block)
+    [(_, target, settings, came)] = experiment.expand_runs(experiment.load(path), str(path))
+    entry = recipes.lookup(recipes.load(recipes.SHIPPED / "vgg16-hed.yaml"), target)[0]
+    assert came["layer"] == target.layer == "block4_conv2" and came["note"] == ""
+    assert settings.lr == entry.render["lr"] and settings.size == 128
