@@ -282,3 +282,16 @@ def test_the_readme_recipe_example_takes_the_shipped_entry(tmp_path):
     entry = recipes.lookup(recipes.load(recipes.SHIPPED / "vgg16-hed.yaml"), target)[0]
     assert came["layer"] == target.layer == "block4_conv2" and came["note"] == ""
     assert settings.lr == entry.render["lr"] and settings.size == 128
+
+
+def test_a_study_name_with_a_path_is_refused_and_odd_recipes_do_not_crash(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path, warm_start={"study": "../../etc/x"})
+    with pytest.raises(UserError, match="may hold only letters"):
+        runconfig.from_mapping(raw)
+    with pytest.raises(UserError, match="render.study .* may hold only letters"):
+        recipes.trial_settings({"study": "../x"}, "exp.yaml")
+    # entries whose layers the recipe's list lacks, two of them at one layer: no crash
+    recipe = recipes.load(recipe_file(tmp_path, [entry("conv2_a", 1.0), entry("conv2_b", 2.0)],
+                                      layers=["conv1", "conv2"]))
+    found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="conv2", indices=[0]))
+    assert found.layer == "conv2_b" and "same block" in note

@@ -284,6 +284,15 @@ def is_database(url: str) -> bool:
     return "://" in url and url.split("://", 1)[0].split("+")[0] in STORAGE_SCHEMES
 
 
+def safe_name(v: str) -> str:
+    """A study name: it names a file and a folder, so no path, no dot first, no odd character."""
+    ok = isinstance(v, str) and v and all(c.isascii() and (c.isalnum() or c in "-_.") for c in v)
+    if not ok or v.startswith(".") or len(v) > MAX_NAME:
+        raise ValueError(f"{shorten(v)} may hold only letters, digits, '-', '_' and '.' "
+                         f"(1 to {MAX_NAME} of them, not starting with '.')")
+    return v
+
+
 class StudySpec(_Frozen):
     """The Optuna study: where it lives and how it samples."""
 
@@ -311,11 +320,7 @@ class StudySpec(_Frozen):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        ok = v and all(c.isascii() and (c.isalnum() or c in "-_.") for c in v)
-        if not ok or v.startswith(".") or len(v) > MAX_NAME:
-            raise ValueError(f"{shorten(v)} may hold only letters, digits, '-', '_' and '.' "
-                             f"(1 to {MAX_NAME} of them, not starting with '.')")
-        return v
+        return safe_name(v)
 
     @field_validator("objective")
     @classmethod

@@ -27,10 +27,10 @@ import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vissearch import yamlfile
-from vissearch.config import ModelSpec, RenderSettings, TargetSpec, _Frozen, parse
+from vissearch.config import ModelSpec, RenderSettings, TargetSpec, _Frozen, parse, safe_name
 from vissearch.errors import UserError, closest, shorten
 from vissearch.files import MAX_PATH, check_path
 
@@ -81,6 +81,11 @@ class WarmStart(_Frozen):
         if (self.study is None) == (self.recipe is None):
             raise ValueError("study.warm_start names a study or a recipe (one of them)")
         return self
+
+    @field_validator("study")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else safe_name(v)
 
 
 def find(name: str, base: Path | None = None) -> Path:
@@ -134,9 +139,9 @@ def lookup(recipe: Recipe, target: TargetSpec, label: str = "recipe") -> tuple[E
     if layer in by_layer:
         return by_layer[layer], ""
     order = {name: i for i, name in enumerate(recipe.layers)}
-    if layer in order:
-        known = sorted((order[e.layer], e) for e in entries if e.layer in order)
-        above = [e for i, e in known if i < order[layer]]
+    known = sorted(((order[e.layer], n), e) for n, e in enumerate(entries) if e.layer in order)
+    if layer in order and known:
+        above = [e for (i, _), e in known if i < order[layer]]
         chosen, where = (above[-1], "above") if above else (known[0][1], "below")
     else:  # a model of the same family: the same block, if any
         block = str(layer).split("_")[0]
@@ -177,8 +182,11 @@ def trial_settings(spec: dict[str, Any], where: str) -> tuple[dict[str, Any], di
     """The settings a stored trial rendered with (``{study, trial, storage, results}``)."""
     from vissearch import store
 
-    study = store.open_study(str(spec["study"]), spec.get("storage"),
-                             str(spec.get("results", "results")))
+    try:
+        name = safe_name(spec["study"])
+    except ValueError as err:
+        raise UserError(f"{where}: render.study {err}") from None
+    study = store.open_study(name, spec.get("storage"), str(spec.get("results", "results")))
     trial = store.find_trial(study, str(spec.get("trial", "best")))
     if "settings" not in trial.user_attrs:
         raise UserError(f"{where}: trial {trial.number} of study {spec['study']} recorded no "
