@@ -90,19 +90,7 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     model_spec = runconfig.resolve_paths(parse(ModelSpec, raw["model"], where=f"{path}: model"),
                                          Path(path).parent, path)
     kind = raw["target"].get("kind", "filter")
-    loaded = models.load(model_spec, with_classifier=kind == "class")
-    names = [layer.name for layer in loaded.model.layers
-             if type(layer).__name__ != "InputLayer"]  # its name counts Keras's inputs
-    if kind == "class":
-        layers: list[str | None] = [None]
-    elif spec.layers == "auto":
-        layers = block_outputs(loaded.model, spec.max_layers)
-    else:
-        unknown = [n for n in spec.layers if n not in names]
-        if unknown:
-            raise UserError(f"{path}: tune.layers: {loaded.label} has no layer {unknown[0]!r}; "
-                            "python -m vissearch layers lists them")
-        layers = list(spec.layers)
+    names, layers = _layers(model_spec, kind, spec, path)
     configs = [runconfig.from_mapping(_layer_config(raw, layer, None, 0), path)
                for layer in layers]  # every layer's mistake is one line before any study runs
     folder = Path(out)
@@ -138,6 +126,23 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     print(f"tune: {len(entries)} of {len(layers)} layers; their studies ran {studies:.1f} min, "
           f"this command {total / 60:.1f} min -> {recipe}")
     return recipe
+
+
+def _layers(model_spec: ModelSpec, kind: str, spec: TuneSpec, path: str
+            ) -> tuple[list[str], list[str | None]]:
+    """The model's layer names in order, and the layers to tune (one None for classes)."""
+    loaded = models.load(model_spec, with_classifier=kind == "class")
+    names = [layer.name for layer in loaded.model.layers
+             if type(layer).__name__ != "InputLayer"]  # its name counts Keras's inputs
+    if kind == "class":
+        return names, [None]
+    if spec.layers == "auto":
+        return names, list(block_outputs(loaded.model, spec.max_layers))
+    unknown = [n for n in spec.layers if n not in names]
+    if unknown:
+        raise UserError(f"{path}: tune.layers: {loaded.label} has no layer {unknown[0]!r}; "
+                        "python -m vissearch layers lists them")
+    return names, list(spec.layers)
 
 
 def _merged(path: Path, model: dict, entries: list[dict]) -> list[dict]:
