@@ -4,9 +4,11 @@ Each worker is a real subprocess running ``python -m vissearch run``. PostgreSQL
 ``VISSEARCH_TEST_PG`` holds a server URL (CI starts one); SQLite otherwise.
 """
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -82,16 +84,28 @@ def run_to_the_end(path) -> None:
 
 
 def wait_for_running(cfg, timeout: float = 180.0) -> None:
-    """Block until the study has a RUNNING trial (start-up takes seconds, more under load)."""
+    """Block until the study has a RUNNING trial (start-up takes seconds, more under load).
+
+    A SQLite study is watched read-only: opening it through Optuna while the run is still
+    creating the file's tables would race the run's own schema creation."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if load(cfg).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            if _running(cfg):
                 return
         except Exception:  # the study does not exist yet
             pass
         time.sleep(0.3)
     raise TimeoutError("no trial started")
+
+
+def _running(cfg) -> bool:
+    s = cfg["study"]
+    if s["storage"]:
+        return bool(load(cfg).get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+    path = os.path.join(s["results"], f"{s['name']}.db")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] > 0
 
 
 def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
@@ -114,6 +128,8 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
 def test_kill_9_mid_population_loses_nothing_and_counts_nothing_twice(tmp_path, tiny_path):
     path, cfg = write_config(tmp_path, tiny_path, "population", n_trials=9, population=3,
                              halving={"rungs": [0.5], "keep": 0.5})
+    cfg["render"]["steps"] = 600  # a population long enough to be caught running, and killed
+    path.write_text(json.dumps(cfg))
     proc = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_running(cfg)
