@@ -44,7 +44,7 @@ def apply(cfg: RunConfig, which: str, out: Path, indices: str | None = None,
     changes = {"size": size} if size else {}
     settings = parse(RenderSettings, {**values, **changes}, where="apply")
     target = cfg.target
-    update = {k: v for k, v in (("layer", layer),) if v is not None}
+    update = {} if layer is None else {"layer": layer}
     if indices is not None:
         update["indices"] = parse_indices(indices)
     if update:

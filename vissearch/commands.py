@@ -17,10 +17,6 @@ from pathlib import Path
 from vissearch import quiet
 
 STORAGE_ENV = "VISSEARCH_STORAGE"
-PREPROCESS = {  # what a model's input is, from pixels x in 0..255
-    "none": "x as it is", "unit": "x / 255", "tf": "x / 127.5 - 1",
-    "torch": "x / 255, then ImageNet mean and std", "caffe": "BGR, x - ImageNet mean",
-    "lite": "(x - 127) / 128"}
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,7 @@ def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
 def _reproduce(args: argparse.Namespace) -> int:
     import yaml
 
-    from vissearch.config import RenderSettings
+    from vissearch.config import changed
     from vissearch.reproduce import reproduce
 
     _, study = _study(args)
@@ -183,8 +179,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     for name, ok in same.items():
         if not ok:
             print(f"  differs: {name}")
-    defaults = RenderSettings().model_dump()
-    block = {k: v for k, v in settings.model_dump().items() if v != defaults[k] or k == "seed"}
+    block = {**changed(settings.model_dump()), "seed": settings.seed}
     print("\n# paste into a config's render: section\n" +
           yaml.safe_dump({"render": block}, sort_keys=True))
     return 0 if identical == len(same) else 1
@@ -260,9 +255,9 @@ def _layers(args: argparse.Namespace) -> int:
     loaded = models.load(spec, with_classifier=True if is_file else spec.weights != "hed")
     rows = models.layer_table(loaded.model)
     width = max(len(r[0]) for r in rows)
-    mode = loaded.preprocess.mode
+    mode, meanings = loaded.preprocess.mode, loaded.preprocess.MEANINGS
     print(f"{loaded.label}: {len(rows)} layers, preprocessing {mode}"
-          f"{' (' + PREPROCESS[mode] + ')' if mode in PREPROCESS else ''}")
+          f"{' (' + meanings[mode] + ')' if mode in meanings else ''}")
     print(f"{'layer':<{width}}  {'type':<22} {'output shape':<26} channels")
     for name, kind, shape, channels in rows:
         print(f"{name:<{width}}  {kind:<22} {shape:<26} {'' if channels is None else channels}")

@@ -171,6 +171,13 @@ class RenderSettings(_Frozen):
         return sum(n for _, n in self.stages())
 
 
+def changed(settings: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a settings mapping (a RenderSettings dump) that differ from the defaults:
+    what a config's render: section needs to say to give the same settings."""
+    defaults = RenderSettings().model_dump()
+    return {k: v for k, v in settings.items() if k not in defaults or v != defaults[k]}
+
+
 class ModelSpec(_Frozen):
     """Which network: a keras.applications or zoo name, or a saved Keras file."""
 

@@ -95,19 +95,23 @@ def render_file(path: str, out: str, only: str | None = None) -> list[RenderResu
     return results
 
 
-def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
-    """Render with a tqdm bar over image-steps (updated once per reporting window)."""
-    chunks = -(-len(target.indices) // settings.batch_size)
-    steps = settings.total_steps
-    bar = tqdm(total=chunks * steps, desc=desc, unit="step", leave=False)
-    state = {"last": 0}
+def step_bar(total: int, desc: str, disable: bool = False):
+    """A tqdm bar over ``total`` steps and the window callback that moves it (it only watches:
+    the images do not depend on it; members of a population may all report the same step)."""
+    bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=disable)
 
     def on_window(step: int, values: np.ndarray) -> bool:
-        bar.update(step - state["last"])
-        state["last"] = step
+        bar.update(max(min(step, total) - bar.n, 0))
         bar.set_postfix(act=f"{float(np.nanmean(values)):.3g}")
         return False
 
+    return bar, on_window
+
+
+def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
+    """Render with a tqdm bar over image-steps (updated once per reporting window)."""
+    chunks = -(-len(target.indices) // settings.batch_size)
+    bar, on_window = step_bar(chunks * settings.total_steps, desc)
     try:
         return render(loaded, target, settings, callback=on_window)
     finally:

@@ -43,6 +43,17 @@ def atomic_write(path: str | Path, write: Callable[[str], None], suffix: str = "
     return path
 
 
+def write_stream(path: str | Path, stream) -> Path:
+    """Copy a readable binary stream into ``path``, whole or not at all."""
+    import shutil
+
+    def copy(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            shutil.copyfileobj(stream, f, 1 << 20)
+
+    return atomic_write(path, copy)
+
+
 MAX_PATH = 4096  # bytes of a whole path (Linux PATH_MAX)
 MAX_PART = 255  # bytes of one file or folder name (NAME_MAX)
 
@@ -62,3 +73,19 @@ def check_path(value: object, key: str) -> str:
         raise UserError(f"{key}: path too long ({len(encoded)} bytes, longest name {longest}; "
                         f"at most {MAX_PATH} and {MAX_PART}): {shorten(value)}")
     return value
+
+
+def find(name: str, bases: tuple[Path | None, ...] = (), shipped: Path | None = None
+         ) -> Path | None:
+    """The file a config names: a shipped one by its bare name (``shipped/NAME.yaml``), else the
+    path as given (from the working folder), else under each of ``bases`` in turn (the config's
+    own folder, ...); None when there is none. Paths past MAX_PATH are not looked up."""
+    p = Path(name)
+    if shipped is not None and "/" not in name and p.suffix == "":
+        own = shipped / f"{name}.yaml"
+        if own.is_file():
+            return own
+    for candidate in (p, *(base / p for base in bases if base is not None)):
+        if len(str(candidate)) <= MAX_PATH and candidate.is_file():
+            return candidate
+    return None

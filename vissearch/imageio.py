@@ -32,6 +32,11 @@ class Preprocess:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     bgr: bool = False
 
+    MEANINGS = {  # what each named mode makes of pixels x in 0..255 (python -m vissearch layers)
+        "none": "x as it is", "unit": "x / 255", "tf": "x / 127.5 - 1",
+        "torch": "x / 255, then ImageNet mean and std", "caffe": "BGR, x - ImageNet mean",
+        "lite": "(x - 127) / 128"}
+
     @classmethod
     def named(cls, mode: str) -> Preprocess:
         if mode == "caffe":

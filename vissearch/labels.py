@@ -98,7 +98,8 @@ def label_set(model_name: str | None, judge: str | None = None) -> str | None:
     return None
 
 
-KIND = {"imagenet": "an ImageNet class", "shapes": "a zoo/shapes class"}
+KIND = {"imagenet": ("an ImageNet class", "ImageNet classes"),  # (one, several)
+        "shapes": ("a zoo/shapes class", "zoo/shapes classes")}
 
 
 def resolve(indices: list[int | str], label_set_name: str | None, where: str = "") -> list[int]:
@@ -127,13 +128,14 @@ def resolve(indices: list[int | str], label_set_name: str | None, where: str = "
             print(f"{prefix}target.indices {item!r} is class {hits[0]}, {names[hits[0]]!r}")
         out.append(hits[0])
     if unknown:
-        kind = KIND.get(label_set_name, f"a {label_set_name} class")
+        one, several = KIND.get(label_set_name, (f"a {label_set_name} class",
+                                                 f"{label_set_name} classes"))
         if len(unknown) == 1:
-            raise UserError(f"{prefix}target.indices {unknown[0]!r} is not {kind}"
+            raise UserError(f"{prefix}target.indices {unknown[0]!r} is not {one}"
                             f"{closest(unknown[0], names)}")
         parts = "; ".join(f"{u!r}{closest(u, names) or ''}" for u in unknown[:8])
-        raise UserError(f"{prefix}target.indices: {len(unknown)} names are not "
-                        f"{kind.removeprefix('an ').removeprefix('a ')}es: {parts}"[:390])
+        raise UserError(f"{prefix}target.indices: {len(unknown)} names are not {several}: "
+                        f"{parts}"[:390])
     return out
 
 

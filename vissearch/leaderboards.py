@@ -11,6 +11,8 @@ and ``error``.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -170,13 +172,19 @@ def importance_target(study: optuna.Study, index: int = 0):
     return lambda t: sign * t.values[index]
 
 
+@contextlib.contextmanager
+def quiet_importances():
+    """PED-ANOVA warns that it ranks what makes the target low (it does, now that the target
+    has the study's direction) and when a setting has few trials: not the reader's news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*computes the importances of params")
+        warnings.filterwarnings("ignore", message="Some regimes for parameter")
+        yield
+
+
 def importances(study: optuna.Study, index: int = 0) -> dict[str, float]:
     """How much each setting matters for the study's best values of objective ``index``, in the
     study's own direction (Optuna's default evaluator, PED-ANOVA)."""
-    import warnings
-
-    with warnings.catch_warnings():  # "computes the importances ... low target": it does, now
-        warnings.filterwarnings("ignore", message=".*computes the importances of params")
-        warnings.filterwarnings("ignore", message="Some regimes for parameter")
+    with quiet_importances():
         return optuna.importance.get_param_importances(study,
                                                        target=importance_target(study, index))

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 from vissearch.errors import UserError, shorten
-from vissearch.files import atomic_write
+from vissearch.files import write_stream
 
 URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]{0,500})?$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what Optuna's artifact ids look like
@@ -95,10 +94,4 @@ class S3Store:
             reader = self.inner.open_reader(key)
         except ArtifactNotFound:
             return None
-
-        def copy(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(reader, f, 1 << 20)
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(path, copy)
+        return write_stream(path, reader)

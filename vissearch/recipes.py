@@ -27,12 +27,21 @@ import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, field_validator, model_validator
 
-from vissearch import yamlfile
-from vissearch.config import ModelSpec, RenderSettings, TargetSpec, _Frozen, parse, safe_name
+from vissearch import files, yamlfile
+from vissearch.config import (
+    ModelSpec,
+    RenderSettings,
+    TargetSpec,
+    _Frozen,
+    changed,
+    parse,
+    safe_name,
+)
 from vissearch.errors import UserError, closest, shorten
-from vissearch.files import MAX_PATH, check_path
+from vissearch.files import check_path
 
 SHIPPED = Path(__file__).parent / "recipes"
 # a model -> the shipped recipe of its family (the first is its own where the name matches)
@@ -91,12 +100,9 @@ class WarmStart(_Frozen):
 def find(name: str, base: Path | None = None) -> Path:
     """A shipped recipe by name (``vgg16-hed``), or a file as given or beside the config."""
     check_path(str(name), "render.recipe")
-    shipped = SHIPPED / f"{name}.yaml"
-    if "/" not in name and not name.endswith((".yaml", ".yml")) and shipped.is_file():
-        return shipped
-    for path in (Path(name), (base / name) if base else None):
-        if path is not None and len(str(path)) <= MAX_PATH and path.is_file():
-            return path
+    found = files.find(str(name), (base,), shipped=SHIPPED)
+    if found is not None:
+        return found
     names = sorted(p.stem for p in SHIPPED.glob("*.yaml"))
     raise UserError(f"recipe {shorten(name)}: no such file or shipped recipe"
                     f"{closest(name, names) or '; shipped: ' + ', '.join(names)}")
@@ -110,12 +116,11 @@ def family(model: ModelSpec) -> tuple[str, str]:
     """``recipe: auto``: the shipped recipe for this model, and a line when it is only the
     closest family's."""
     name = model.name or ""
-    key = name if name in FAMILIES else None
-    if key is None:
+    if name not in FAMILIES:
         raise UserError(f"render.recipe auto: no shipped recipe for model "
                         f"{shorten(name or model.path)}; shipped: "
                         + ", ".join(sorted(set(FAMILIES.values()))))
-    recipe = FAMILIES[key]
+    recipe = FAMILIES[name]
     made_for = load(SHIPPED / f"{recipe}.yaml").model
     note = "" if made_for.get("name") == name else (
         f"recipe {recipe} was made on {made_for.get('name')}; {name} is the closest family")
@@ -201,9 +206,8 @@ def trial_settings(spec: dict[str, Any], where: str) -> tuple[dict[str, Any], di
 def entry_from_trial(trial, kind: str, layer: str | None, study_name: str,
                      objectives: list[str]) -> dict[str, Any]:
     """A recipe entry from a recorded trial: its settings that differ from the defaults."""
-    defaults = RenderSettings().model_dump()
-    settings = trial.user_attrs["settings"]
-    render = {k: v for k, v in settings.items() if v != defaults.get(k) and k != "seed"}
+    render = changed(trial.user_attrs["settings"])
+    render.pop("seed", None)
     scores = trial.user_attrs.get("scores", {})
     kept = {k: round(float(v), 4) for k, v in scores.items()
             if isinstance(v, int | float) and k in (*objectives, "activation", "robustness",
@@ -219,8 +223,6 @@ def write(path: Path, model: dict[str, Any], about: str, layers: list[str],
     data = {"recipe": 1, "model": model, "about": about, "layers": layers, "entries": entries}
     parse(Recipe, data, where=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    import yaml
-
     path.write_text(yaml.safe_dump(data, sort_keys=False, width=99), encoding="utf-8")
     return path
 

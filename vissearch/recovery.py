@@ -96,25 +96,28 @@ def requeue_interrupted(study: optuna.Study) -> None:
     all_trials = study.get_trials(deepcopy=False)
     fail = optuna.trial.TrialState.FAIL
     covered = {trials.origin(t) for t in all_trials if t.state != fail}
+    partial = []
     for t in all_trials:
-        if rerun(t) and t.params:
-            if trials.origin(t) not in covered:
-                study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
-                covered.add(trials.origin(t))
-        if rerun(t):
-            _remove_partial_images(study, t)
+        if not rerun(t):
+            continue
+        if t.params and trials.origin(t) not in covered:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": trials.origin(t)})
+            covered.add(trials.origin(t))
+        if "images" not in t.user_attrs and any(k.startswith(ARTIFACT_ATTR)
+                                                for k in t.system_attrs):
+            partial.append(t)
+    if partial:
+        artifacts = store.artifact_store(study)
+        for t in partial:
+            _remove_partial_images(study, artifacts, t)
 
 
-def _remove_partial_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+def _remove_partial_images(study: optuna.Study, artifacts, trial: optuna.trial.FrozenTrial
+                           ) -> None:
     """Delete the images a killed trial had uploaded before it recorded them (Optuna notes each
     upload on the trial): no file is left that no trial references. Its retry renders anew."""
-    if "images" in trial.user_attrs:
-        return
     ids = [k.removeprefix(ARTIFACT_ATTR) for k in trial.system_attrs
            if k.startswith(ARTIFACT_ATTR)]
-    if not ids:
-        return
-    artifacts = store.artifact_store(study)
     for aid in ids:
         with contextlib.suppress(Exception):  # already gone, or another machine's bucket rule
             artifacts.remove(aid)

@@ -19,7 +19,12 @@ import pandas as pd
 import yaml
 
 from vissearch import store
-from vissearch.leaderboards import importance_target, importances, leaderboard
+from vissearch.leaderboards import (
+    importance_target,
+    importances,
+    leaderboard,
+    quiet_importances,
+)
 
 TOP = 4  # trials compared side by side, and loss curves drawn
 DETAILED = 12  # trials (best first) whose every target image is copied; the rest keep a grid
@@ -257,9 +262,7 @@ def _importance_plot(study: optuna.Study, name: str):
     from optuna import visualization as vis
 
     direction = study.directions[0].name.lower()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*computes the importances of params")
-        warnings.filterwarnings("ignore", message="Some regimes for parameter")
+    with quiet_importances():
         return vis.plot_param_importances(study, target=importance_target(study),
                                           target_name=f"{name} ({direction}d)")
 

@@ -14,11 +14,11 @@ import dataclasses
 from pathlib import Path
 
 import optuna
-from tqdm import tqdm
 
 from vissearch import models, runconfig, store
 from vissearch.config import RenderSettings, parse
 from vissearch.errors import UserError
+from vissearch.experiment import step_bar
 from vissearch.imageio import write_png
 from vissearch.render import Member, render, render_population
 
@@ -37,15 +37,9 @@ def reproduce(study: optuna.Study, which: str, out: Path, progress: bool = False
     loaded = models.load_for(cfg.model, cfg.target)
     numbers = trial.user_attrs.get("population", [trial.number])
     chunks = 1 if len(numbers) > 1 else -(-len(cfg.target.indices) // settings.batch_size)
-    bar = tqdm(total=settings.total_steps * chunks, unit="step", leave=False, mininterval=1.0,
-               desc=f"trial {trial.number}" + (f" with its population of {len(numbers)}"
-                                               if len(numbers) > 1 else ""), disable=not progress)
-
-    def moved(step: int, values) -> bool:  # only watches: the images do not depend on it
-        bar.n = max(bar.n, min(step, bar.total))
-        bar.refresh()
-        return False
-
+    bar, moved = step_bar(settings.total_steps * chunks, f"trial {trial.number}" + (
+        f" with its population of {len(numbers)}" if len(numbers) > 1 else ""),
+        disable=not progress)
     try:
         if len(numbers) > 1:
             trials = {t.number: t for t in study.get_trials(deepcopy=False)}

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vissearch import labels, recipes, scores, searchspace, yamlfile, zoo
+from vissearch import files, labels, recipes, scores, searchspace, yamlfile, zoo
 from vissearch.config import (
     NAMED_WEIGHTS,
     ModelSpec,
@@ -54,7 +54,6 @@ class RunConfig:
     raw: dict[str, Any]
     path: str | None = None
     settings_from: dict[str, Any] | None = None  # the recipe or trial render: named
-
 
     def settings(self, values: dict[str, Any], seed: int) -> RenderSettings:
         """Full settings of one trial: defaults, then fixed, then sampled values, then the seed."""
@@ -158,8 +157,7 @@ def resolve_paths(model: ModelSpec, base: Path | None, where: str) -> ModelSpec:
         if not value or value in NAMED_WEIGHTS or value.startswith("zoo/") or (
                 key == "judge" and not value.endswith((".keras", ".h5", ".hdf5"))):
             continue
-        found = next((p for p in (Path(value), (base / value) if base else None)
-                      if p is not None and p.is_file()), None)
+        found = files.find(value, (base,))
         if found is None:
             looked = f"{Path.cwd()}" + (f" and in {base.resolve()}" if base else "")
             valid = "; valid: imagenet, hed, none or a path" if key == "weights" else ""

@@ -137,12 +137,11 @@ def counted(study: optuna.Study) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if _counts(t))
 
 
-def _claimed(study: optuna.Study) -> list[int]:
+def _claimed(known: list[optuna.trial.FrozenTrial]) -> list[int]:
     """The numbers of the trials that count or will: counted, running, or waiting to run (a
     retry), in order; the first ``n_trials`` of them are the study's, in every process."""
     live = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-    return sorted(t.number for t in study.get_trials(deepcopy=False)
-                  if _counts(t) or t.state in live)
+    return sorted(t.number for t in known if _counts(t) or t.state in live)
 
 
 def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
@@ -161,8 +160,8 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
         return study
-    again = len(_retries(study) & {t.number for t in study.get_trials(
-        deepcopy=False, states=(optuna.trial.TrialState.WAITING,))})
+    again = sum(t.state == optuna.trial.TrialState.WAITING and _is_retry(t)
+                for t in study.get_trials(deepcopy=False))
     if (done or again) and not worker:
         print(f"resuming study {cfg.study.name}: {done} of {cfg.study.n_trials} trials done"
               + (f"; {again} killed or interrupted trials render again" if again else ""),
@@ -189,26 +188,27 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
     while time.monotonic() < deadline:
         with store.quiet_experimental():
             optuna.storages.fail_stale_trials(study)  # another worker's killed trials
-        if counted(study) >= n_trials:
+        known = study.get_trials(deepcopy=False)
+        done = sum(_counts(t) for t in known)
+        if done >= n_trials:
             return
-        trials = study.get_trials(deepcopy=False)
-        waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in trials)
-        room = max(n_trials - len(_claimed(study)), 0)
+        waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in known)
+        room = max(n_trials - len(_claimed(known)), 0)
         want = min(size, waiting + min(room, max(left, 0)))
         if want == 0:
-            if not any(t.state == optuna.trial.TrialState.RUNNING for t in trials):
+            if not any(t.state == optuna.trial.TrialState.RUNNING for t in known):
                 return  # this process's share is done, and no one else is running
             time.sleep(store.HEARTBEAT_S)
             continue
-        asked = _drop_surplus(study, [_ask(study) for _ in range(want)], n_trials)
-        retries = _retries(study)
-        left -= sum(t.number not in retries for t in asked)
+        asked = [_ask(study) for _ in range(want)]
+        now = {t.number: t for t in study.get_trials(deepcopy=False)}
+        asked = _drop_surplus(study, asked, set(_claimed(list(now.values()))[:n_trials]))
+        left -= sum(not _is_retry(now[t.number]) for t in asked)
         if not asked:
             continue
         beat.watch(asked)
         start = time.perf_counter()
-        recorder.on_progress = _mover(bar, counted(study), len(asked)) if not bar.disable \
-            else None
+        recorder.on_progress = None if bar.disable else _mover(bar, done, len(asked))
         try:
             recorder.run(study, asked)
         except BaseException as err:  # Ctrl-C, or a failure to record: the next run retries
@@ -227,22 +227,19 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
         _progress(cfg, study, bar, (time.perf_counter() - start) / len(asked))
 
 
-def _retries(study: optuna.Study) -> set[int]:
-    """Trials that repeat a killed or interrupted one (ours or Optuna's heartbeat callback's)."""
-    return {t.number for t in study.get_trials(deepcopy=False)
-            if "failed_trial" in t.system_attrs or "retry_of" in t.user_attrs}
+def _is_retry(t: optuna.trial.FrozenTrial) -> bool:
+    """A trial that repeats a killed or interrupted one (ours or Optuna's heartbeat callback's)."""
+    return trials.origin(t) != t.number
 
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a population: what happened to its trials is the message."""
 
 
-def _drop_surplus(study: optuna.Study, asked: list[optuna.Trial], n_trials: int
+def _drop_surplus(study: optuna.Study, asked: list[optuna.Trial], first: set[int]
                   ) -> list[optuna.Trial]:
-    """Tell FAIL (marked surplus, not counted, never retried) the asked trials past the first
-    ``n_trials`` claimed ones: processes that asked at the same moment cannot overshoot."""
-    claimed = _claimed(study)
-    first = set(claimed[:n_trials])
+    """Tell FAIL (marked surplus, not counted, never retried) the asked trials that are not among
+    the ``first`` n_trials claimed: processes that asked at the same moment cannot overshoot."""
     keep = []
     for trial in asked:
         if trial.number in first:

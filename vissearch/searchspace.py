@@ -27,10 +27,10 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from vissearch import yamlfile
+from vissearch import files, yamlfile
 from vissearch.config import MAX_INT, RenderSettings
 from vissearch.errors import UserError, closest, shorten
-from vissearch.files import MAX_PATH, check_path
+from vissearch.files import check_path
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt,
@@ -345,13 +345,10 @@ def _resolve(search: Any, base: Path | None) -> dict[str, Any]:
 def find_file(path: str, base: Path | None) -> Path:
     """A shipped space by name (``tence2016``, ``lucid``, ``readable``), or a file as given
     (relative to the working folder) or relative to the config's folder."""
-    p = Path(check_path(path, "search"))
-    shipped = SHIPPED / f"{path}.yaml"
-    if "/" not in path and p.suffix == "" and shipped.is_file():
-        return shipped
-    for candidate in (p, (base / p) if base else None, (base.parent / p) if base else None):
-        if candidate is not None and len(str(candidate)) <= MAX_PATH and candidate.is_file():
-            return candidate
+    check_path(path, "search")
+    found = files.find(path, (base, base.parent) if base else (), shipped=SHIPPED)
+    if found is not None:
+        return found
     names = ", ".join(sorted(f.stem for f in SHIPPED.glob("*.yaml")))
     where = f" (looked in the working folder and in {base})" if base else ""
     raise UserError(f"search: space file {shorten(path)} does not exist{where}; shipped "

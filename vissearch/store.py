@@ -21,7 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from vissearch import objectstore
 from vissearch.config import StudySpec, is_database
 from vissearch.errors import UserError
-from vissearch.files import atomic_write
+from vissearch.files import atomic_write, write_stream
 
 HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
 GRACE_S = 8  # a RUNNING trial without a heartbeat this long is failed and its settings retried
@@ -158,11 +158,7 @@ class AtomicArtifactStore(FileSystemArtifactStore):
         return atomic_write(target, link)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        def copy(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(content_body, f, 1 << 20)
-
-        atomic_write(self.base / artifact_id, copy)
+        write_stream(self.base / artifact_id, content_body)
 
 
 def open_study(name: str, storage: str | None = None, results: str = "results") -> optuna.Study:
