@@ -30,10 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-from vissearch import budget, models  # noqa: E402
-from vissearch.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
+from vissearch.engine import budget  # noqa: E402
+from vissearch.engine.render import Member, render_population  # noqa: E402
 from vissearch.errors import UserError  # noqa: E402
-from vissearch.render import Member, render_population  # noqa: E402
+from vissearch.models import resolve as models
+from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = [130, 351, 736, 850]  # the blog's four

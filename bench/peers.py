@@ -10,7 +10,7 @@ per image on these 2 CPU cores); ``--maco-steps`` runs fewer, its crop-size sche
 over them.
 
 The judge is zoo/efficientnet-lite2 as in every study: top-1 on the whole image, top-1 over 8
-random 85% crops, and the readability measures of vissearch.readability with the natural
+random 85% crops, and the readability measures of vissearch.scoring.readability with the natural
 photos' bands. Writes docs/peers.md (the table with the photos' rows, kept hand-written notes)
 and one labelled grid per method in docs/peers/; each method's figures and images are kept in
 results/peers.json and results/peers/ so that a stopped run resumes at the next method, and
@@ -35,20 +35,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from vissearch import (  # noqa: E402  # noqa: E402
-    evaluate,
-    files,
-    labels,
-    models,
-    readability,
-    runconfig,
-    scores,
-    spectrum,
-    store,
-)
-from vissearch.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
+from vissearch import files, runconfig  # noqa: E402
+from vissearch.engine import spectrum
+from vissearch.engine.render import RenderResult, render  # noqa: E402
 from vissearch.imageio import grid, write_png  # noqa: E402
-from vissearch.render import RenderResult, render  # noqa: E402
+from vissearch.models import labels
+from vissearch.models import resolve as models
+from vissearch.scoring import evaluate, readability, scores
+from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
+from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, JUDGE = "zoo/efficientnet-lite0", "zoo/efficientnet-lite2"
@@ -94,7 +89,7 @@ def _fixed_model(loaded):
     """Lite0's class scores with a fixed 224 px input (Xplique needs one)."""
     import keras
 
-    from vissearch import objectives
+    from vissearch.engine import objectives
 
     scores_model = objectives.class_scores(loaded.model)
     fixed = keras.models.clone_model(scores_model, input_tensors=keras.Input((224, 224, 3)))
@@ -134,7 +129,7 @@ def tf_keras_vis(loaded, idx: list[int]) -> np.ndarray:
     from tf_keras_vis.activation_maximization import ActivationMaximization
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    from vissearch import objectives
+    from vissearch.engine import objectives
 
     scores_model = objectives.class_scores(loaded.model)
     pixels = keras.Input((224, 224, 3))
@@ -225,7 +220,7 @@ def write_doc(done: dict, idx: list[int], names) -> None:
         f"{len(idx)} ImageNet classes from `{MODEL}`, one after another in one process, and "
         f"`{JUDGE}` judges every image the same way (top-1 on the whole image resized to 260 px, "
         "top-1 over 8 random 85% crops; `transfer` is the mean of the two). The readability "
-        "measures (vissearch/readability.py) are computed on the image resized to 224 px; "
+        "measures (vissearch/scoring/readability.py) are computed on the image resized to 224 px; "
         "`readability` is minus the distance outside the natural photos' bands (0: inside all "
         "five).", "",
         "Classes (drawn with `numpy.random.default_rng(5)` from those no search and no "

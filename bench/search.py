@@ -31,8 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from vissearch import budget, models, runconfig, runner  # noqa: E402
-from vissearch.render import Member, render, render_population  # noqa: E402
+from vissearch import runconfig, runner  # noqa: E402
+from vissearch.engine import budget
+from vissearch.engine.render import Member, render, render_population  # noqa: E402
+from vissearch.models import resolve as models
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "configs/quickstart.yaml"

@@ -3,7 +3,7 @@
 Same work for all: VGG16 (hed weights) up to block5_conv1, 16 filters, 128 px, gradient ascent
 from gray noise with RMS-normalized gradients and no regularizer.
 
-- engine: ``vissearch.render`` (one compiled step for the batch of 16);
+- engine: ``vissearch.engine.render`` (one compiled step for the batch of 16);
 - per-image eager: the Keras example's loop, one filter at a time, a GradientTape per step;
 - tf-keras-vis: ``ActivationMaximization`` on a batch of 16, with no regularizers or input
   modifiers (same work), and with its default Jitter/Rotate/TV/Norm for reference.
@@ -27,9 +27,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vissearch import models  # noqa: E402
-from vissearch.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
-from vissearch.render import render  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
+from vissearch.models import resolve as models  # noqa: E402
+from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
 
 LAYER = "block5_conv1"
 

@@ -30,11 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from vissearch import evaluate, models, runconfig, runner, scores, store  # noqa: E402
-from vissearch.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch import runconfig, runner  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
 from vissearch.imageio import write_png  # noqa: E402
-from vissearch.render import render  # noqa: E402
-from vissearch.zoo import data  # noqa: E402
+from vissearch.models import resolve as models
+from vissearch.models.zoo import data  # noqa: E402
+from vissearch.scoring import evaluate, scores
+from vissearch.settings.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (11, 22, 33)

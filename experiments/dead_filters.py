@@ -16,10 +16,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from vissearch import models, runconfig, runner, store  # noqa: E402
-from vissearch.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch import runconfig, runner  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
 from vissearch.imageio import write_png  # noqa: E402
-from vissearch.render import render  # noqa: E402
+from vissearch.models import resolve as models
+from vissearch.settings.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
 NAIVE = dict(lr=1.0, normalize_grad=True, clip=False, init="uniform", optimizer="sgd")

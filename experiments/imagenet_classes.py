@@ -35,10 +35,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from vissearch import evaluate, files, labels, models, runconfig, runner, scores, store  # noqa: E402
-from vissearch.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch import files, runconfig, runner  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
 from vissearch.imageio import write_png  # noqa: E402
-from vissearch.render import render  # noqa: E402
+from vissearch.models import labels
+from vissearch.models import resolve as models
+from vissearch.scoring import evaluate, scores
+from vissearch.settings.config import RenderSettings, TargetSpec  # noqa: E402
+from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOG = [130, 351, 736, 850]
@@ -174,7 +178,7 @@ def write_table(rows, found, methods, held) -> None:
         "(260 px), an independent ImageNet model never optimized against: top-1 on the whole "
         "image resized to 260 px, top-1 over 8 random 85% crops resized to 260 px, `transfer` "
         "the mean of the two, top-5 likewise. Model probability = Lite0's own softmax. Edge "
-        "energy: natural photos 26-106 (vissearch/readability.py); readability: minus the "
+        "energy: natural photos 26-106 (vissearch/scoring/readability.py); readability: minus the "
         "distance outside the photos' bands of the four readability measures (0: inside all). "
         "All methods at 224 px for 256 steps (the readable search: its own 128). Produced by "
         "`python experiments/imagenet_classes.py` on 2 CPU cores.", "",

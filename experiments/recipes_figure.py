@@ -15,8 +15,8 @@ import argparse
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vissearch import store
 from vissearch.imageio import write_png
+from vissearch.study import store
 
 
 def images(study_name: str, results: str, n: int) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from vissearch.imageio import Preprocess  # noqa: E402
-from vissearch.models import LoadedModel  # noqa: E402
+from vissearch.models.resolve import LoadedModel  # noqa: E402
 
 
 def tiny_cnn(classes: int = 5, seed: int = 0) -> keras.Model:

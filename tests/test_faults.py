@@ -19,7 +19,8 @@ import optuna
 import pytest
 from PIL import Image
 
-from vissearch import runner, store
+from vissearch import runner
+from vissearch.study import store
 
 CLI = [sys.executable, "-m", "vissearch"]
 PG = os.environ.get("VISSEARCH_TEST_PG")

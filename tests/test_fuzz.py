@@ -17,8 +17,10 @@ import optuna
 import pytest
 import yaml
 
-from vissearch import models, runconfig, runner, store
+from vissearch import runconfig, runner
 from vissearch.errors import UserError
+from vissearch.models import resolve as models
+from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = str(ROOT / "vissearch/spaces/tence2016.yaml")
@@ -220,7 +222,7 @@ def test_300_mutated_checkpoints_read_or_refuse_in_one_line(tmp_path):
 
     from test_imagenet import _state, _tensor
 
-    from vissearch.zoo import torchfile
+    from vissearch.models.zoo import torchfile
 
     good = tmp_path / "good.pth"
     with open(good, "wb") as f:

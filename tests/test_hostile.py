@@ -8,8 +8,9 @@ import time
 import pytest
 import yaml
 
-from vissearch import cli, commands, runconfig, runner, store
+from vissearch import cli, commands, runconfig, runner
 from vissearch.errors import UserError
+from vissearch.study import store
 
 BASE = {
     "study": {"name": "h", "n_trials": 3},

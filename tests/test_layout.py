@@ -12,19 +12,23 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "vissearch"
 
 # The study side never loads TensorFlow; the engine never loads Optuna; the bridges may load
 # both (they turn Optuna trials into renders).
-STUDY_SIDE = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.config",
-              "vissearch.errors", "vissearch.files", "vissearch.halving", "vissearch.imageio",
-              "vissearch.labels", "vissearch.leaderboards", "vissearch.loaded",
-              "vissearch.objectstore", "vissearch.quiet", "vissearch.readability",
-              "vissearch.report", "vissearch.recipes", "vissearch.runconfig", "vissearch.scores",
-              "vissearch.searchspace", "vissearch.seeds", "vissearch.spectrum", "vissearch.store",
-              "vissearch.validate", "vissearch.yamlfile", "vissearch.zoo",
-              "vissearch.zoo.torchfile"]
-ENGINE = ["vissearch.budget", "vissearch.evaluate", "vissearch.experiment", "vissearch.hparams",
-          "vissearch.models", "vissearch.objectives", "vissearch.optimizers", "vissearch.param",
-          "vissearch.precision",
-          "vissearch.regularizers", "vissearch.render", "vissearch.step", "vissearch.transforms",
-          "vissearch.zoo.data", "vissearch.zoo.efficientnet", "vissearch.zoo.train"]
+STUDY_SIDE = ["vissearch", "vissearch.engine", "vissearch.models", "vissearch.scoring",
+              "vissearch.settings", "vissearch.study", "vissearch.cli", "vissearch.commands",
+              "vissearch.settings.config",
+              "vissearch.errors", "vissearch.files", "vissearch.engine.halving",
+              "vissearch.imageio", "vissearch.models.labels", "vissearch.study.leaderboards",
+              "vissearch.models.loaded", "vissearch.study.objectstore", "vissearch.quiet",
+              "vissearch.scoring.readability", "vissearch.study.report", "vissearch.recipes",
+              "vissearch.runconfig", "vissearch.scoring.scores", "vissearch.study.searchspace",
+              "vissearch.engine.seeds", "vissearch.engine.spectrum", "vissearch.study.store",
+              "vissearch.settings.validate", "vissearch.settings.yamlfile", "vissearch.models.zoo",
+              "vissearch.models.zoo.torchfile"]
+ENGINE = ["vissearch.engine.budget", "vissearch.scoring.evaluate", "vissearch.experiment",
+          "vissearch.engine.hparams", "vissearch.models.resolve", "vissearch.engine.objectives",
+          "vissearch.engine.optimizers", "vissearch.engine.param", "vissearch.engine.precision",
+          "vissearch.engine.regularizers", "vissearch.engine.render", "vissearch.engine.step",
+          "vissearch.engine.transforms", "vissearch.models.zoo.data",
+          "vissearch.models.zoo.efficientnet", "vissearch.models.zoo.train"]
 BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.recovery", "vissearch.reproduce",
            "vissearch.runner", "vissearch.trials", "vissearch.tune"]
 

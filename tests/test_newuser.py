@@ -11,9 +11,10 @@ import optuna
 import pytest
 from PIL import Image
 
-from vissearch import __version__, commands, runconfig, runner, store
+from vissearch import __version__, commands, runconfig, runner
 from vissearch.imageio import caption_height
-from vissearch.leaderboards import leaderboard
+from vissearch.study import store
+from vissearch.study.leaderboards import leaderboard
 
 CLI = [sys.executable, "-m", "vissearch"]
 NATIVE_NOISE = ("cuda", "absl", "I0000", "E0000", "cuInit", "oneDNN")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import optuna
 
-from vissearch import store
-from vissearch.leaderboards import leaderboard
 from vissearch.reproduce import reproduce
+from vissearch.study import store
+from vissearch.study.leaderboards import leaderboard
 
 DATA = Path(__file__).parent / "data" / "premove"
 

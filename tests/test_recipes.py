@@ -7,10 +7,11 @@ import optuna
 import pytest
 import yaml
 
-from vissearch import recipes, runconfig, runner, store
-from vissearch.config import ModelSpec, TargetSpec
+from vissearch import recipes, runconfig, runner
 from vissearch.errors import UserError
 from vissearch.reproduce import reproduce
+from vissearch.settings.config import ModelSpec, TargetSpec
+from vissearch.study import store
 
 SPACE = {"lr": {"log_uniform": [0.5, 20.0]}, "median_size": {"choice": [0, 3]},
          "median_every": {"int": [2, 4], "when": {"median_size": 3}}}
@@ -139,7 +140,7 @@ def test_warm_start_from_a_missing_study_is_one_line(tiny_path, tmp_path):
 
 
 def test_to_params_clips_rounds_and_skips_missing_choices():
-    from vissearch import searchspace
+    from vissearch.study import searchspace
 
     space = searchspace.load({"lr": {"log_uniform": [1.0, 10.0]},
                               "median_size": {"choice": [0, 3]},

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from vissearch import commands, optimizers, param, regularizers, runner, scores, zoo
-from vissearch.config import RenderSettings, StudySpec
+from vissearch import commands, runner
+from vissearch.engine import optimizers, param, regularizers
+from vissearch.models import zoo
+from vissearch.scoring import scores
+from vissearch.settings.config import RenderSettings, StudySpec
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

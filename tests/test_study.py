@@ -7,10 +7,12 @@ import sys
 import optuna
 import pytest
 
-from vissearch import runconfig, runner, seeds, store
+from vissearch import runconfig, runner
+from vissearch.engine import seeds
 from vissearch.errors import UserError
-from vissearch.leaderboards import leaderboard, shared_settings
 from vissearch.reproduce import reproduce
+from vissearch.study import store
+from vissearch.study.leaderboards import leaderboard, shared_settings
 
 SPACE = {
     "lr": {"log_uniform": [0.5, 20.0]},

@@ -14,11 +14,11 @@ __all__ = ["__version__", "leaderboard", "render"]
 
 def __getattr__(name: str):
     if name == "leaderboard":
-        from vissearch.leaderboards import leaderboard
+        from vissearch.study.leaderboards import leaderboard
 
         return leaderboard
     if name == "render":
-        from vissearch.render import render
+        from vissearch.engine.render import render
 
         return render
     raise AttributeError(f"module 'vissearch' has no attribute {name!r}")

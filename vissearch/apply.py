@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vissearch import experiment, labels, models, recipes
-from vissearch.config import RenderSettings, merged, parse
+from vissearch import experiment, recipes
+from vissearch.engine.render import RenderResult
 from vissearch.errors import UserError, shorten
-from vissearch.render import RenderResult
+from vissearch.models import labels
+from vissearch.models import resolve as models
 from vissearch.runconfig import RunConfig
+from vissearch.settings.config import RenderSettings, merged, parse
 
 
 def parse_indices(text: str) -> list[int | str] | dict[str, int]:

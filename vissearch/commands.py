@@ -38,7 +38,8 @@ def _config_and_storage(p: argparse.ArgumentParser) -> None:
 
 
 def _study(args: argparse.Namespace):
-    from vissearch import runconfig, store
+    from vissearch import runconfig
+    from vissearch.study import store
 
     cfg = runconfig.load(args.config, storage=args.storage)
     return cfg, store.open_study(cfg.study.name, cfg.study.storage, cfg.study.results)
@@ -56,8 +57,9 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vissearch import runconfig, runner, store
-    from vissearch.leaderboards import leaderboard
+    from vissearch import runconfig, runner
+    from vissearch.study import store
+    from vissearch.study.leaderboards import leaderboard
 
     cfg = runconfig.load(args.config, storage=args.storage)
     if args.worker_index:
@@ -79,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
 def next_lines(config: str, storage: str | None) -> list[str]:
     """The commands to look further, the storage's password hidden (name it again, or set
     $VISSEARCH_STORAGE, to run them)."""
-    from vissearch import store
+    from vissearch.study import store
 
     config = shlex.quote(config)
     extra = f" --storage {shlex.quote(store.shown(storage))}" if storage else ""
@@ -100,7 +102,7 @@ def _leaderboard_arguments(p: argparse.ArgumentParser) -> None:
 def _leaderboard(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from vissearch.leaderboards import leaderboard, shared_settings
+    from vissearch.study.leaderboards import leaderboard, shared_settings
 
     _, study = _study(args)
     df = leaderboard(study, state=args.state)
@@ -130,7 +132,7 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from vissearch import report
+    from vissearch.study import report
 
     _, study = _study(args)
     index = report.build(study, args.out, config_path=args.config)
@@ -147,7 +149,7 @@ def _dashboard_arguments(p: argparse.ArgumentParser) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
-    from vissearch import store
+    from vissearch.study import store
 
     cfg, study = _study(args)
     artifacts = store.artifact_store(study)
@@ -167,8 +169,8 @@ def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
 def _reproduce(args: argparse.Namespace) -> int:
     import yaml
 
-    from vissearch.config import changed
     from vissearch.reproduce import reproduce
+    from vissearch.settings.config import changed
 
     _, study = _study(args)
     out = Path(args.out)
@@ -246,8 +248,8 @@ def _layers_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _layers(args: argparse.Namespace) -> int:
-    from vissearch import models
-    from vissearch.config import ModelSpec, parse
+    from vissearch.models import resolve as models
+    from vissearch.settings.config import ModelSpec, parse
 
     is_file = args.model.endswith((".keras", ".h5", ".hdf5"))
     spec = parse(ModelSpec, {"path": args.model} if is_file else
@@ -274,14 +276,14 @@ def _zoo_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from vissearch import zoo
+    from vissearch.models import zoo
 
     if args.zoo_command == "list":
         for name, entry in zoo.ZOO.items():
             print(f"{name:<24} {entry.about}; weights: {zoo.source(name)}")
         return 0
     quiet.import_tensorflow(args.debug)
-    from vissearch.zoo import train
+    from vissearch.models.zoo import train
 
     out = Path(args.out) if args.out else zoo.WEIGHTS
     out.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vissearch import labels, models, recipes, runconfig, yamlfile
-from vissearch.config import Experiment, RenderSettings, TargetSpec, merged, parse
+from vissearch import recipes, runconfig
+from vissearch.engine.render import RenderResult, render
 from vissearch.errors import UserError
 from vissearch.imageio import write_png
-from vissearch.render import RenderResult, render
+from vissearch.models import labels
+from vissearch.models import resolve as models
+from vissearch.settings import yamlfile
+from vissearch.settings.config import Experiment, RenderSettings, TargetSpec, merged, parse
 
 
 def load(path: str | Path) -> Experiment:

@@ -30,8 +30,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from vissearch import files, yamlfile
-from vissearch.config import (
+from vissearch import files
+from vissearch.errors import UserError, closest, shorten
+from vissearch.files import check_path
+from vissearch.settings import yamlfile
+from vissearch.settings.config import (
     ModelSpec,
     RenderSettings,
     TargetSpec,
@@ -40,8 +43,6 @@ from vissearch.config import (
     parse,
     safe_name,
 )
-from vissearch.errors import UserError, closest, shorten
-from vissearch.files import check_path
 
 SHIPPED = Path(__file__).parent / "recipes"
 # a model -> the shipped recipe of its family (the first is its own where the name matches)
@@ -185,7 +186,7 @@ def expand(render: Any, model: ModelSpec, target: TargetSpec, where: str,
 
 def trial_settings(spec: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The settings a stored trial rendered with (``{study, trial, storage, results}``)."""
-    from vissearch import store
+    from vissearch.study import store
 
     try:
         name = safe_name(spec["study"])
@@ -235,7 +236,7 @@ def warm_settings(spec: dict[str, Any], model: ModelSpec, target: TargetSpec,
     if warm.recipe is not None:
         settings, came = expand({"recipe": warm.recipe}, model, target, where)
         return [(settings, f"recipe {warm.recipe} ({came.get('layer') or 'class'})")]
-    from vissearch import store
+    from vissearch.study import store
 
     study = store.open_study(warm.study, warm.storage, warm.results)
     best = [t for t in store.ranked(study) if "settings" in t.user_attrs][:warm.top]

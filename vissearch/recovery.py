@@ -15,7 +15,8 @@ import time
 
 import optuna
 
-from vissearch import store, trials
+from vissearch import trials
+from vissearch.study import store
 
 ARTIFACT_ATTR = "artifacts:"  # optuna.artifacts notes each upload as a trial system attribute
 

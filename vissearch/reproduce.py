@@ -15,12 +15,14 @@ from pathlib import Path
 
 import optuna
 
-from vissearch import models, runconfig, store
-from vissearch.config import RenderSettings, parse
+from vissearch import runconfig
+from vissearch.engine.render import Member, render, render_population
 from vissearch.errors import UserError
 from vissearch.experiment import step_bar
 from vissearch.imageio import write_png
-from vissearch.render import Member, render, render_population
+from vissearch.models import resolve as models
+from vissearch.settings.config import RenderSettings, parse
+from vissearch.study import store
 
 
 def reproduce(study: optuna.Study, which: str, out: Path, progress: bool = False):

@@ -17,8 +17,12 @@ from typing import Any
 
 from pydantic import Field
 
-from vissearch import files, labels, recipes, scores, searchspace, yamlfile, zoo
-from vissearch.config import (
+from vissearch import files, recipes
+from vissearch.errors import UserError, closest, shorten
+from vissearch.models import labels, zoo
+from vissearch.scoring import scores
+from vissearch.settings import yamlfile
+from vissearch.settings.config import (
     NAMED_WEIGHTS,
     ModelSpec,
     RenderSettings,
@@ -27,7 +31,7 @@ from vissearch.config import (
     _Frozen,
     parse,
 )
-from vissearch.errors import UserError, closest, shorten
+from vissearch.study import searchspace
 
 IMAGE_COPIES = 6  # float images one batch image holds: itself, its gradient, optimizer slots...
 CURVE_BYTES = 16  # per target and step: the loss curve and the activation curve
@@ -62,7 +66,7 @@ class RunConfig:
     def stored(self) -> dict[str, Any]:
         """The config as the study keeps it: the render settings and the search space resolved
         inline, no file needed."""
-        from vissearch.store import shown  # no password is stored where others read it
+        from vissearch.study.store import shown  # no password is stored where others read it
 
         raw = dict(self.raw)
         if isinstance(raw.get("study"), dict) and raw["study"].get("storage"):

@@ -25,9 +25,12 @@ import numpy as np
 import optuna
 from tqdm import tqdm
 
-from vissearch import recipes, recovery, runconfig, scores, seeds, store, trials
+from vissearch import recipes, recovery, runconfig, trials
+from vissearch.engine import seeds
 from vissearch.errors import UserError
 from vissearch.runconfig import RunConfig
+from vissearch.scoring import scores
+from vissearch.study import store
 
 SAMPLERS: dict[str, Callable[[RunConfig, int], optuna.samplers.BaseSampler]] = {
     "random": lambda cfg, seed: optuna.samplers.RandomSampler(seed=seed),
@@ -55,7 +58,7 @@ def prepare(cfg: RunConfig) -> trials.Prepared:
 def make_sampler(cfg: RunConfig, worker: int = 0, existing: int = 0
                  ) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded by the study seed, the worker and the trials already there
-    (:func:`vissearch.seeds.sampler_seed`)."""
+    (:func:`vissearch.engine.seeds.sampler_seed`)."""
     return SAMPLERS[cfg.study.sampler](cfg, seeds.sampler_seed(cfg.study.seed, worker, existing))
 
 

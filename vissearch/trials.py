@@ -1,7 +1,7 @@
 """Trial records: what one trial drew, rendered and scored, and the one state it ends in.
 
 ``(asked trials) => settings => rendered together => recorded => told``. Trials of one structure
-render as one population (:func:`vissearch.render.render_population`); each then records its
+render as one population (:func:`vissearch.engine.render.render_population`); each then records its
 seed, settings, versions, scores, per-target activations, loss curve, images and, when it
 stopped early, the step and the reason, and is told COMPLETE, PRUNED or FAIL (with its error).
 A trial never takes the study down with it.
@@ -26,11 +26,14 @@ import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
 
-from vissearch import budget, evaluate, halving, hparams, models, render, scores, seeds, zoo
-from vissearch.config import RenderSettings
+from vissearch.engine import budget, halving, hparams, render, seeds
 from vissearch.imageio import write_png
-from vissearch.loaded import LoadedModel
+from vissearch.models import resolve as models
+from vissearch.models import zoo
+from vissearch.models.loaded import LoadedModel
 from vissearch.runconfig import RunConfig
+from vissearch.scoring import evaluate, scores
+from vissearch.settings.config import RenderSettings
 
 CURVE_POINTS = 100  # loss-curve samples stored per target
 PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL

@@ -26,9 +26,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from vissearch import models, recipes, runconfig, runner, store, yamlfile
-from vissearch.config import ModelSpec, RenderSettings, _Frozen, parse
+from vissearch import recipes, runconfig, runner
 from vissearch.errors import UserError
+from vissearch.models import resolve as models
+from vissearch.settings import yamlfile
+from vissearch.settings.config import ModelSpec, RenderSettings, _Frozen, parse
+from vissearch.study import store
 
 BLOCK_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Add", "ReLU", "Activation",
                 "Concatenate", "BatchNormalization")

@@ -1,0 +1,142 @@
+"""MaCo and crop robustness on the tiny CNN: the loss rises, the magnitude stays fixed, crops
+and canvas behave, and a population reproduces byte for byte."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vissearch.engine import hparams, spectrum, step
+from vissearch.engine.render import Member, render, render_population
+from vissearch.settings.config import RenderSettings, TargetSpec
+
+MACO = dict(size=24, steps=24, param="maco", optimizer="adam", lr=0.2, normalize_grad=False,
+            clip=False, batch_size=8)
+
+
+def rises(result) -> bool:
+    start = np.nanmean(result.curves[:3], axis=0)
+    return bool(np.all(result.activations > start))
+
+
+@pytest.mark.parametrize("extra", [
+    {}, dict(maco_spectrum="power", maco_alpha=1.2), dict(crops=3, crop_min=0.5),
+    dict(canvas=40, crops=2, crop_min=0.4, jitter=2, rotate=5.0), dict(contrast=2.0, tv=0.2),
+])
+def test_maco_ascends(tiny, extra):
+    target = TargetSpec(kind="class", indices=[0, 2])
+    result = render(tiny, target, RenderSettings(**{**MACO, **extra}))
+    assert np.isfinite(result.inputs).all()
+    assert rises(result), result.curves[[0, -1]]
+
+
+def _spectrum_of(result) -> np.ndarray:
+    """|rfft2| of the image before the sigmoid (decorrelate off: the channels are the image's)."""
+    p = np.clip(result.pixels().astype(np.float64) / 255.0, 1e-7, 1 - 1e-7)
+    logit = np.log(p / (1 - p))
+    return np.abs(np.fft.rfft2(np.moveaxis(logit, -1, 1)))  # [B, 3, H, W//2+1]
+
+
+@pytest.mark.parametrize("kind", ["natural", "power"])
+def test_the_magnitude_stays_fixed_while_the_phase_learns(tiny, kind):
+    target = TargetSpec(kind="class", indices=[1])
+    s = RenderSettings(**{**MACO, "steps": 30}, decorrelate=False, maco_spectrum=kind)
+    early, late = (render(tiny, target, s, stop_at=n) for n in (1, 30))
+    fixed = spectrum.magnitude(24, kind, s.maco_alpha)
+    inner = (slice(None), slice(None), slice(1, None), slice(1, -1))  # not the DC or Nyquist
+    for result in (early, late):
+        ratio = _spectrum_of(result)[inner] / fixed[None][inner]
+        # one scale for every frequency and channel: the magnitude is the fixed one
+        assert ratio.std() / ratio.mean() < 1e-3
+    assert np.abs(late.inputs - early.inputs).max() > 0.1  # the image did change
+
+
+def test_a_population_of_maco_crop_trials_reproduces_byte_for_byte(tiny):
+    target = TargetSpec(kind="class", indices=[0, 3])
+    base = {**MACO, "crops": 2, "canvas": 32}
+    settings = [RenderSettings(**base, seed=1),
+                RenderSettings(**{**base, "lr": 0.05}, seed=2, contrast=1.8, crop_min=0.7,
+                               maco_spectrum="power", jitter=3, scale=0.1)]
+    first = render_population(tiny, target, [Member(s) for s in settings])
+    again = render_population(tiny, target, [Member(s) for s in settings])
+    assert [r.inputs.tobytes() for r in first] == [r.inputs.tobytes() for r in again]
+    assert first[0].inputs.shape == (2, 32, 32, 3)  # the PNG is the canvas
+    alone = render(tiny, target, settings[1])
+    np.testing.assert_allclose(alone.inputs, first[1].inputs, rtol=1e-3, atol=1e-2 * 255)
+
+
+def test_whole_crops_are_the_image_itself():
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((2, 16, 16, 3)), tf.float32)
+    rows = [hparams.Row(RenderSettings(crops=3, crop_min=1.0), p, 0) for p in range(2)]
+    hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 5).items()}
+    hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 5, 3))
+    crops = step._crops(images, hp, tf.constant(2), 3, 16).numpy()
+    assert crops.shape == (6, 16, 16, 3)
+    np.testing.assert_allclose(crops, np.repeat(images.numpy(), 3, axis=0), atol=1e-5)
+
+
+def test_crops_cover_a_share_of_the_image_between_crop_min_and_crop_max():
+    # an image whose pixels hold their own column: a crop's span of columns is its side
+    ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (100, 100, 3))
+    images = tf.constant(np.stack([ramp] * 3))
+    rows = [hparams.Row(RenderSettings(crops=8, crop_min=0.3, crop_max=0.6), p, 0)
+            for p in range(3)]
+    hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 4).items()}
+    hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 4, 8))
+    crops = step._crops(images, hp, tf.constant(1), 8, 20).numpy()
+    spans = (crops[:, 0, -1, 0] - crops[:, 0, 0, 0]) / 99.0
+    assert crops.shape == (24, 20, 20, 3)
+    assert spans.min() >= 0.3 - 1e-3 and spans.max() <= 0.6 + 1e-3
+    assert spans.max() - spans.min() > 0.05  # drawn, not fixed
+
+
+def test_crop_settings_that_cannot_work_are_one_line():
+    with pytest.raises(ValueError, match="crop_min 0.8 is above crop_max 0.5"):
+        RenderSettings(crop_min=0.8, crop_max=0.5)
+    with pytest.raises(ValueError, match="blur_sigma act on the pixel image; with param: maco"):
+        RenderSettings(param="maco", blur_sigma=1.0)
+    with pytest.raises(ValueError, match="canvas and upscale_stages"):
+        RenderSettings(canvas=64, upscale_stages=2)
+
+
+def test_upscaling_a_maco_image_is_refused():
+    with pytest.raises(ValueError, match="upscale_stages act on the pixel image"):
+        RenderSettings(**{**MACO, "size": 40}, upscale_stages=2)
+
+
+def test_the_natural_magnitude_falls_like_natural_images():
+    mag = spectrum.natural(64)
+    f = spectrum.frequencies(64)
+    ok = f > 1.5 / 64
+    for channel in mag:  # decorrelated (whitened) colours: each channel falls alike
+        slope = np.polyfit(np.log(f[ok]), np.log(channel[ok]), 1)[0]
+        assert -1.6 < slope < -0.8  # amplitude ~ 1/f: power ~ 1/f^2
+    assert np.isclose(mag.mean(), 1.0)
+
+
+def test_crop_spread_keeps_crops_near_the_centre():
+    ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (100, 100, 3))
+    images = tf.constant(np.stack([ramp] * 2))
+
+    def first_columns(spread: float) -> np.ndarray:
+        rows = [hparams.Row(RenderSettings(crops=16, crop_min=0.4, crop_max=0.4,
+                                           crop_spread=spread), p, 0) for p in range(2)]
+        hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 3).items()}
+        hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 3, 16))
+        return step._crops(images, hp, tf.constant(0), 16, 20).numpy()[:, 0, 0, 0]
+
+    anywhere, near, centred = (first_columns(s) for s in (1.0, 0.25, 0.0))
+    np.testing.assert_allclose(centred, 0.3 * 99, atol=1e-3)  # (1 - 0.4) / 2 of the width
+    assert np.abs(near - 29.7).max() <= 0.25 * 0.3 * 99 + 1e-3
+    assert np.ptp(anywhere) > 2 * np.ptp(near)
+
+
+def test_a_trial_renders_the_same_whatever_batches_ran_before_it(tiny):
+    # a structure no other test uses, so that the first render below traces its step afresh
+    s = RenderSettings(**{**MACO, "steps": 23}, crops=2, canvas=30, seed=4)
+    target = TargetSpec(kind="class", indices=[1, 4])
+    first = render(tiny, target, s)
+    others = [RenderSettings(**{**MACO, "steps": 23}, crops=2, canvas=30, seed=k)
+              for k in (5, 6, 7)]
+    render_population(tiny, target, [Member(o) for o in others])  # another batch size
+    assert render(tiny, target, s).inputs.tobytes() == first.inputs.tobytes()

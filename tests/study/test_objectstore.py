@@ -1,0 +1,136 @@
+"""One image store for every machine: study.artifacts on a real S3-protocol server.
+
+``VISSEARCH_TEST_S3`` holds the endpoint of a server (CI starts moto's on 127.0.0.1); without
+it the test starts one itself when moto is installed. Workers write through PostgreSQL when
+``VISSEARCH_TEST_PG`` is set (CI), SQLite otherwise.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from vissearch import runconfig
+from vissearch.errors import UserError
+from vissearch.study import objectstore, store
+
+CLI = [sys.executable, "-m", "vissearch"]
+PG = os.environ.get("VISSEARCH_TEST_PG")
+SECRET = "s3-secret-key-never-shown-42"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    url = os.environ.get("VISSEARCH_TEST_S3")
+    if url:
+        yield url
+        return
+    server = shutil.which("moto_server")
+    if server is None:
+        pytest.skip("set VISSEARCH_TEST_S3 or install moto[server] (CI does)")
+    port = _free_port()
+    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait()
+
+
+@pytest.fixture()
+def aws(endpoint, monkeypatch, tmp_path):
+    import boto3
+
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "vissearch-test",
+           "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    bucket = f"vis-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    store._s3.cache_clear()
+    return bucket, env
+
+
+def test_urls_are_checked_in_one_line():
+    assert objectstore.check_url("s3://my-bucket/some/prefix/") == "s3://my-bucket/some/prefix"
+    for bad in ("s3://", "http://bucket/x", "s3://Bad_Bucket", "s3://b/../x",
+                "s3://key:secret@bucket"):
+        with pytest.raises(ValueError, match="use s3://BUCKET or s3://BUCKET/PREFIX"):
+            objectstore.check_url(bad)
+
+
+def test_two_workers_write_to_s3_and_a_report_elsewhere_shows_every_image(
+        aws, tmp_path, tiny_path):
+    bucket, env = aws
+    name = f"s3-{uuid.uuid4().hex[:8]}"
+    raw = {"study": {"name": name, "seed": 5, "n_trials": 6, "storage": PG,
+                     "results": str(tmp_path / "machine-a"),
+                     "artifacts": f"s3://{bucket}/studies/{name}"},
+           "model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "class", "indices": [0, 1]},
+           "render": {"size": 16, "steps": 20},
+           "search": {"lr": {"log_uniform": [0.5, 20.0]}}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(json.dumps(raw))
+    ran = subprocess.run([*CLI, "run", str(path), "--workers", "2", "--no-progress"],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    import boto3
+
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
+        Bucket=bucket, Prefix=f"studies/{name}/").get("Contents", [])]
+    assert len(keys) == 6 * 3  # every trial's grid and two targets, uploaded
+    shutil.rmtree(tmp_path / "machine-a")  # the report runs where no image was written
+    other = {**raw, "study": {**raw["study"], "results": str(tmp_path / "machine-b")}}
+    path.write_text(json.dumps(other))
+    cache = tmp_path / "cache-b"
+    rep = subprocess.run([*CLI, "report", str(path), "--out", str(tmp_path / "report")],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **env, "XDG_CACHE_HOME": str(cache)})
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    cfg = runconfig.from_mapping(other, str(path))
+    study = store.open_study(name, PG, str(tmp_path / "machine-b"))
+    for t in study.get_trials():
+        assert (tmp_path / "report" / "images" / f"trial_{t.number}_grid.png").stat().st_size
+        assert (tmp_path / "report" / "images" / f"trial_{t.number}_target_1.png").is_file()
+    said = ran.stdout + ran.stderr + rep.stdout + rep.stderr
+    stored = json.dumps([study.user_attrs] + [t.user_attrs for t in study.get_trials()])
+    page = (tmp_path / "report" / "index.html").read_text()
+    for text in (said, stored, page):
+        assert SECRET not in text and "vissearch-test" not in text
+    assert cfg.study.artifacts == f"s3://{bucket}/studies/{name}"
+    again = subprocess.run([*CLI, "reproduce", str(path), "--trial", "best", "--out",
+                            str(tmp_path / "again")], capture_output=True, text=True,
+                           timeout=600, env={**os.environ, **env, "XDG_CACHE_HOME": str(cache)})
+    assert again.returncode == 0, again.stdout + again.stderr[-2000:]
+    assert "3 of 3 identical to the stored ones" in again.stdout
+
+
+def test_an_unreachable_bucket_is_one_line_before_any_trial(aws, tmp_path, tiny_path):
+    raw = {"study": {"name": "nobucket", "results": str(tmp_path),
+                     "artifacts": "s3://no-such-bucket-here/x"},
+           "model": {"path": tiny_path, "preprocess": "none"},
+           "target": {"kind": "class", "indices": [0]}, "render": {"size": 16, "steps": 2}}
+    with pytest.raises(UserError, match="study.artifacts s3://no-such-bucket-here/x: cannot "
+                                        "reach the bucket"):
+        store.check_results(runconfig.from_mapping(raw).study)

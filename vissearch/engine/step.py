@@ -1,0 +1,186 @@
+"""The compiled ascent step: ``(variable, state, per-image settings, t) => (variable, state,
+activations)`` for a whole batch, as one ``tf.function``.
+
+The model sees each image whole, resized from its canvas to the model's side where they differ,
+or as ``crops`` random crops averaged into one objective value (MaCo's and lucid's crop
+robustness). Forward pass, gradient, per-image update (:mod:`vissearch.engine.optimizers`) and
+in-place pixel regularizers (:mod:`vissearch.engine.regularizers`) all run in the graph. Every
+setting that may differ between images is a tensor argument, so one traced step serves every batch
+of a structure (model, target kind, parameterization, step count, canvas, crops), whatever its
+trials and its size; steps are cached per process by :func:`get`. With ``precision: mixed`` the
+network of the step computes in bfloat16 (:mod:`vissearch.engine.precision`); finished images are
+scored by the float32 network.
+
+The state holds the optimizer's tensors (``m``, ``v``), ``failed`` (an image met NaN or inf: its
+gradient is zeroed from then on) and the best image so far (``best_x``, ``best_val``, tracked
+when ``track`` is true, for ``keep: best``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from vissearch.engine import objectives, optimizers, precision, regularizers, transforms
+from vissearch.engine.param import PARAMS
+from vissearch.models.loaded import LoadedModel
+from vissearch.settings.config import RenderSettings, TargetSpec
+
+_CACHE: dict[tuple, object] = {}
+
+
+def objective_of(loaded: LoadedModel, target: TargetSpec) -> tuple:
+    """(the target's objective, what the step ascends): the target minus its penalties."""
+    goal = objectives.target(loaded, target)
+    return goal, goal - objectives.setting("tv") * objectives.total_variation()
+
+
+def view_side(settings: RenderSettings) -> int | None:
+    """The side the model sees when the canvas differs from it, else None."""
+    s = settings
+    return s.size if s.canvas and s.canvas != s.size else None
+
+
+def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
+    """(the compiled step, the target's activation as ``(images, indices) => [B]`` on whole
+    images) for this model, target and structure (:data:`vissearch.engine.hparams.STRUCTURE`),
+    built once per process."""
+    s, view = settings, view_side(settings)
+    key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
+           s.param, s.total_steps, s.crops, view, s.precision, s.jit)
+    if key not in _CACHE:
+        stepped = loaded
+        if s.precision == "mixed":
+            precision.check_device(s.precision)
+            stepped = dataclasses.replace(loaded, model=precision.mixed(loaded.model))
+        step_goal, ascend = objective_of(stepped, target)
+        # finished images are scored by the float32 network
+        goal = step_goal if stepped is loaded else objective_of(loaded, target)[0]
+
+        def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+            seen = images if view is None else _resized(images, view)
+            return goal(objectives.Batch(images, seen, indices, {}, loaded.preprocess))
+
+        step_fn = build(stepped, step_goal, ascend, s.param, s.total_steps, s.crops, view,
+                        s.size, s.jit)
+        _CACHE[key] = (step_fn, activation)
+    return _CACHE[key]
+
+
+def initial_state(x: tf.Tensor, failed: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    """Zeroed optimizer state, no best image yet, and the failures so far (none by default)."""
+    zeros = tf.zeros_like(x)
+    state = {name: zeros for name in optimizers.STATE}
+    b = tf.shape(x)[0]
+    state.update(failed=tf.zeros([b], tf.bool) if failed is None else failed, best_x=x,
+                 best_val=tf.fill([b], tf.constant(-np.inf, x.dtype)))
+    return state
+
+
+def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total: int,
+          crops: int = 0, view: int | None = None, size: int = 0, jit: bool = False):
+    """The ``tf.function`` of one step (see the module docstring): the model sees ``crops``
+    random crops of each image resized to ``size`` pixels, or (``crops`` 0) the whole image,
+    resized to ``view`` pixels unless that is None; ``jit`` compiles it with XLA."""
+    param, pre = PARAMS[param_name], loaded.preprocess
+
+    @tf.function(jit_compile=jit)
+    def step(x, state, hp, t, track):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            images = param.images(x, hp, pre)
+            seen = _seen(images, hp, t, jit)
+            if crops:
+                seen = _crops(seen, hp, t, crops, size, jit)
+            elif view is not None:
+                seen = _resized(seen, view)
+            batch = objectives.Batch(images, seen, hp["index"], hp, pre, max(crops, 1))
+            act = target_objective(batch)
+            total_goal = tf.reduce_sum(ascend(batch))
+        grad = tape.gradient(total_goal, x)
+        axes = list(range(1, len(x.shape)))
+        ok = tf.math.is_finite(act) & tf.reduce_all(tf.math.is_finite(grad), axis=axes)
+        grad = tf.where(optimizers.per_image(ok, grad), grad, tf.zeros_like(grad))
+        rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=axes, keepdims=True))
+        grad = tf.where(optimizers.per_image(hp["normalize"], grad), grad / (rms + 1e-7), grad)
+        delta, kept = optimizers.update(-grad, state, hp, t, total)
+        new_x = x + delta
+        if param.in_place:
+            new_x = regularizers.apply(new_x, grad, hp, t, pre, portable=jit)
+        better = track & ok & (act > state["best_val"])
+        new = dict(kept, failed=state["failed"] | ~ok,
+                   best_x=tf.where(optimizers.per_image(better, x), x, state["best_x"]),
+                   best_val=tf.where(better, act, state["best_val"]))
+        return new_x, new, act
+
+    return _any_batch(step)
+
+
+def _any_batch(fn):
+    """``fn`` traced for any batch size from the first call of each other shape on.
+
+    A trace for one batch size and a trace for any batch size compile to different kernels,
+    whose sums differ in the last bits, and a MaCo ascent turns those bits into another image.
+    Tracing every step with an unknown batch dimension keeps a trial's images independent of
+    which batches ran before it in the process (the study's run against ``reproduce``).
+    """
+    traced: dict = {}
+
+    def spec(v: tf.Tensor) -> tf.TensorSpec:
+        shape = v.shape if v.shape.rank == 0 else [None, *v.shape[1:]]
+        return tf.TensorSpec(shape, v.dtype)
+
+    def call(*args):
+        specs = tf.nest.map_structure(spec, args)
+        key = (str(tf.nest.map_structure(lambda _: 0, specs)),
+               tuple((tuple(s.shape.as_list()), s.dtype.name) for s in tf.nest.flatten(specs)))
+        if key not in traced:
+            traced[key] = fn.get_concrete_function(*specs)
+        return traced[key](*args)
+
+    return call
+
+
+def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
+          portable: bool = False) -> tf.Tensor:
+    """The images as the network sees them: randomly moved where an image's settings ask
+    (``portable``: with ops that XLA compiles)."""
+    def moved() -> tf.Tensor:
+        u = tf.gather(hp["uniforms"], t, axis=1)  # [B, 4]
+        out = transforms.random_affine(images, u, hp["jitter"], hp["scale"], hp["rotate"],
+                                       portable)
+        return tf.where(hp["robust"][:, None, None, None], out, images)
+
+    return tf.cond(tf.reduce_any(hp["robust"]), moved, lambda: images)
+
+
+def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
+           side_out: int, portable: bool = False) -> tf.Tensor:
+    """``[B * crops, S, S, 3]``: random square crops of each image, image by image, their side
+    a share of the image's between its ``crop_min`` and ``crop_max`` and their offset within
+    ``crop_spread`` of the centred one, resized to ``side_out``.
+    Bilinear, so the gradient reaches every covered pixel."""
+    u = tf.gather(hp["crop_uniforms"], t, axis=1)  # [B, crops, 3]
+    lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
+    side = lo + (hi - lo) * u[..., 0]
+    spread = hp["crop_spread"][:, None, None]  # 1: anywhere in the image; 0: centred
+    where = tf.where(spread < 1.0, 0.5 + spread * (u[..., 1:] - 0.5), u[..., 1:])  # exact at 1
+    y0, x0 = where[..., 0] * (1.0 - side), where[..., 1] * (1.0 - side)
+    if portable:  # crop_and_resize's sampling by plain gathers (XLA has no kernel for it)
+        n = tf.cast(tf.shape(images)[1] - 1, tf.float32)
+        steps = tf.linspace(0.0, 1.0, side_out)  # [S]
+        ys = tf.reshape((y0[..., None] + side[..., None] * steps) * n, [-1, side_out])
+        xs = tf.reshape((x0[..., None] + side[..., None] * steps) * n, [-1, side_out])
+        ys = tf.broadcast_to(ys[:, :, None], [tf.shape(ys)[0], side_out, side_out])
+        xs = tf.broadcast_to(xs[:, None, :], [tf.shape(xs)[0], side_out, side_out])
+        return transforms.sample_bilinear(tf.repeat(images, crops, axis=0), ys, xs)
+    boxes = tf.reshape(tf.stack([y0, x0, y0 + side, x0 + side], axis=-1), [-1, 4])
+    which = tf.repeat(tf.range(tf.shape(images)[0]), crops)
+    return tf.image.crop_and_resize(images, boxes, which, [side_out, side_out])
+
+
+def _resized(images: tf.Tensor, side: int) -> tf.Tensor:
+    """The whole image at ``side`` pixels (antialiased when it shrinks)."""
+    return tf.image.resize(images, [side, side], method="bilinear", antialias=True)

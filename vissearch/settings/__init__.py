@@ -1,0 +1,1 @@
+"""YAML -> validated, frozen settings. Neither TensorFlow nor Optuna."""

@@ -1,0 +1,2 @@
+"""The study side: Optuna storage, artifacts, search spaces, leaderboards and the report.
+Never TensorFlow."""
