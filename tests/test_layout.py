@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "vissearch"
 # both (they turn Optuna trials into renders).
 STUDY_SIDE = ["vissearch", "vissearch.engine", "vissearch.models", "vissearch.scoring",
               "vissearch.settings", "vissearch.study", "vissearch.cli", "vissearch.commands",
-              "vissearch.settings.config",
+              "vissearch.settings.config", "vissearch.settings.artifacts",
               "vissearch.errors", "vissearch.files", "vissearch.engine.halving",
               "vissearch.imageio", "vissearch.models.labels", "vissearch.study.leaderboards",
               "vissearch.models.loaded", "vissearch.study.objectstore", "vissearch.quiet",

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vissearch.errors import shorten
 from vissearch.files import check_path
+from vissearch.settings import artifacts
 from vissearch.settings.validate import format_validation_error, merged, parse  # noqa: F401 (re-exported)
-from vissearch.study import objectstore
 
 MAX_INT = 2**31 - 1  # counts and seeds fit a 32-bit integer
 MAX_TARGETS = 65_536  # indices of one target: more classes or channels than a model has
@@ -322,7 +322,7 @@ class StudySpec(_Frozen):
     @field_validator("artifacts")
     @classmethod
     def _artifacts(cls, v: str | None) -> str | None:
-        return None if v is None else objectstore.check_url(v)
+        return None if v is None else artifacts.check_url(v)
 
     @field_validator("name")
     @classmethod

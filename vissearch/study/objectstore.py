@@ -17,18 +17,9 @@ from typing import BinaryIO
 
 from vissearch.errors import UserError, shorten
 from vissearch.files import write_stream
+from vissearch.settings.artifacts import URL, check_url  # noqa: F401 (re-exported)
 
-URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]{0,500})?$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what Optuna's artifact ids look like
-
-
-def check_url(url: str) -> str:
-    """``s3://bucket`` or ``s3://bucket/prefix``; anything else is one line."""
-    if not isinstance(url, str) or not URL.match(url) or "//" in url[5:] or ".." in url:
-        raise ValueError(f"study.artifacts {shorten(url)}: use s3://BUCKET or s3://BUCKET/PREFIX "
-                         "(the endpoint and credentials come from the AWS environment "
-                         "variables or a profile, not the URL)")
-    return url.rstrip("/")
 
 
 def is_remote(url: str | None) -> bool:
