@@ -70,7 +70,8 @@ def prepare(cfg: RunConfig) -> Prepared:
     loaded = models.load_for(cfg.model, cfg.target)
     judge = zoo.default_judge(cfg.model.name, cfg.model.path, cfg.model.judge)
     evaluator = evaluate.Evaluator(loaded, cfg.target, judge)  # checks the target, loads judge
-    return Prepared(loaded, evaluator, budget.population(cfg, loaded))
+    size = budget.population(cfg.study.population, cfg.fixed, cfg.target, loaded)
+    return Prepared(loaded, evaluator, size)
 
 
 class Recorder:

@@ -67,18 +67,15 @@ def test_mixed_precision_is_refused_on_a_gpu_without_bfloat16(monkeypatch):
 
 
 def test_auto_population_fills_a_gpus_free_memory(tiny, monkeypatch):
-    from types import SimpleNamespace
-
     from vissearch.engine import budget
 
     target = TargetSpec(kind="class", indices=[0, 1, 2, 3])
-    cfg = SimpleNamespace(study=SimpleNamespace(population="auto"), fixed={"size": 160},
-                          target=target)
+    fixed = {"size": 160}
     per_trial = 4 * budget.bytes_per_image(tiny, target, 160)
     monkeypatch.setattr(budget, "gpu_free_bytes", lambda: None)
-    on_cpu = budget.population(cfg, tiny)
+    on_cpu = budget.population("auto", fixed, target, tiny)
     assert on_cpu == min(budget.MAX_POPULATION, budget.MEMORY_BUDGET // per_trial)
     monkeypatch.setattr(budget, "gpu_free_bytes", lambda: 2 * 10 * per_trial)  # half is used
-    assert budget.population(cfg, tiny) == 10
+    assert budget.population("auto", fixed, target, tiny) == 10
     monkeypatch.setattr(budget, "gpu_free_bytes", lambda: 140 * 2**30)
-    assert budget.population(cfg, tiny) == budget.MAX_POPULATION_GPU
+    assert budget.population("auto", fixed, target, tiny) == budget.MAX_POPULATION_GPU

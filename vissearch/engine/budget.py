@@ -16,12 +16,13 @@ TensorFlow frees or fuses much of what the graph holds (bench/search.py, docs/be
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
 from vissearch.engine import objectives, step
 from vissearch.models.loaded import LoadedModel
-from vissearch.runconfig import RunConfig
 from vissearch.settings.config import TargetSpec
 
 MEMORY_BUDGET = 2 * 2**30  # bytes of estimated forward activations a population may hold
@@ -32,14 +33,15 @@ MAX_POPULATION_GPU = 256
 _CACHE: dict[tuple, int] = {}
 
 
-def population(cfg: RunConfig, loaded: LoadedModel) -> int:
-    """The population size of a run: the configured number, or the ``auto`` estimate."""
-    size = cfg.study.population
+def population(size: int | str, fixed: Mapping[str, Any], target: TargetSpec,
+               loaded: LoadedModel) -> int:
+    """The population size of a run: ``size`` (``study.population``) as configured, or the
+    ``auto`` estimate for the run's fixed settings (``size``, ``crops``) and target."""
     if size != "auto":
         return int(size)
-    side = int(cfg.fixed.get("size", 128))
-    views = max(1, int(cfg.fixed.get("crops", 0)))  # the model sees each crop
-    per_trial = len(cfg.target.indices) * views * bytes_per_image(loaded, cfg.target, side)
+    side = int(fixed.get("size", 128))
+    views = max(1, int(fixed.get("crops", 0)))  # the model sees each crop
+    per_trial = len(target.indices) * views * bytes_per_image(loaded, target, side)
     free = gpu_free_bytes()
     budget, most = ((MEMORY_BUDGET, MAX_POPULATION) if free is None else
                     (int(free * GPU_SHARE), MAX_POPULATION_GPU))
