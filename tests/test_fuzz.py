@@ -23,7 +23,7 @@ from vissearch.models import resolve as models
 from vissearch.study import store
 
 ROOT = Path(__file__).resolve().parent.parent
-SPACE = str(ROOT / "vissearch/spaces/tence2016.yaml")
+SPACE = str(ROOT / "searchspace/tence2016.yaml")
 
 
 def bases(tmp) -> list[dict]:
@@ -45,7 +45,7 @@ def bases(tmp) -> list[dict]:
          "model": {"name": "zoo/shapes"},
          "target": {"kind": "class", "indices": ["circle", "ring"]},
          "render": {"size": 32, "steps": 20},
-         "search": {"include": str(ROOT / "vissearch/spaces/lucid.yaml"), "tv": None}},
+         "search": {"include": str(ROOT / "searchspace/lucid.yaml"), "tv": None}},
     ]
 
 
@@ -212,45 +212,3 @@ def test_300_mutations_are_accepted_or_one_line_within_2s(tmp_path, monkeypatch,
                     reason="slow mode: VISSEARCH_FUZZ=5000")
 def test_slow_mode_many_mutations(tmp_path, monkeypatch, cached_models):
     fuzz(int(os.environ["VISSEARCH_FUZZ"]), tmp_path, monkeypatch)
-
-
-def test_300_mutated_checkpoints_read_or_refuse_in_one_line(tmp_path):
-    """Finding 8's file, mutated: a valid small legacy checkpoint with bytes flipped, inserted
-    and cut. Each reads or is one UserError line; nothing else escapes, nothing is huge."""
-    import pickle
-    import struct
-
-    from test_imagenet import _state, _tensor
-
-    from vissearch.models.zoo import torchfile
-
-    good = tmp_path / "good.pth"
-    with open(good, "wb") as f:
-        for record in (torchfile.MAGIC, torchfile.PROTOCOL, {"little_endian": True}):
-            pickle.dump(record, f, protocol=2)
-        f.write(_state(_tensor(4, [2, 2], [2, 1])))
-        pickle.dump(["0"], f, protocol=2)
-        f.write(struct.pack("<q", 4) + struct.pack("<4f", 1, 2, 3, 4))
-    assert torchfile.read_state_dict(good)["w"].tolist() == [[1, 2], [3, 4]]
-    whole = good.read_bytes()
-    rng = np.random.default_rng(18)
-    for i in range(300):
-        data = bytearray(whole)
-        for _ in range(rng.integers(1, 4)):
-            at = int(rng.integers(len(data)))
-            op = rng.integers(3)
-            if op == 0:
-                data[at] = int(rng.integers(256))
-            elif op == 1:
-                data[at:at] = bytes([int(rng.integers(256))]) * int(rng.integers(1, 9))
-            else:
-                del data[at:]
-                break
-        bad = tmp_path / f"m{i}.pth"
-        bad.write_bytes(bytes(data))
-        try:
-            state = torchfile.read_state_dict(bad)
-        except UserError as err:
-            assert "\n" not in str(err) and len(str(err)) <= 400
-            continue
-        assert sum(a.nbytes for a in state.values()) <= 1 << 20

@@ -275,3 +275,41 @@ def test_the_reader_refuses_crafted_edges_in_one_line(tmp_path, name, state, tai
     assert "not a readable legacy PyTorch checkpoint" in str(info.value), name
     assert "\n" not in str(info.value)
     assert torchfile._rebuild_tensor_v2.__defaults__ == defaults
+
+
+def test_300_mutated_checkpoints_read_or_refuse_in_one_line(tmp_path):
+    """Finding 8's file, mutated: a valid small legacy checkpoint with bytes flipped, inserted
+    and cut. Each reads or is one UserError line; nothing else escapes, nothing is huge."""
+    import pickle
+    import struct
+
+    good = tmp_path / "good.pth"
+    with open(good, "wb") as f:
+        for record in (torchfile.MAGIC, torchfile.PROTOCOL, {"little_endian": True}):
+            pickle.dump(record, f, protocol=2)
+        f.write(_state(_tensor(4, [2, 2], [2, 1])))
+        pickle.dump(["0"], f, protocol=2)
+        f.write(struct.pack("<q", 4) + struct.pack("<4f", 1, 2, 3, 4))
+    assert torchfile.read_state_dict(good)["w"].tolist() == [[1, 2], [3, 4]]
+    whole = good.read_bytes()
+    rng = np.random.default_rng(18)
+    for i in range(300):
+        data = bytearray(whole)
+        for _ in range(rng.integers(1, 4)):
+            at = int(rng.integers(len(data)))
+            op = rng.integers(3)
+            if op == 0:
+                data[at] = int(rng.integers(256))
+            elif op == 1:
+                data[at:at] = bytes([int(rng.integers(256))]) * int(rng.integers(1, 9))
+            else:
+                del data[at:]
+                break
+        bad = tmp_path / f"m{i}.pth"
+        bad.write_bytes(bytes(data))
+        try:
+            state = torchfile.read_state_dict(bad)
+        except UserError as err:
+            assert "\n" not in str(err) and len(str(err)) <= 400
+            continue
+        assert sum(a.nbytes for a in state.values()) <= 1 << 20

@@ -82,7 +82,7 @@ def test_missing_space_file_and_include_with_overrides(tmp_path):
 
 
 def test_shipped_spaces_load():
-    for name in ("vissearch/spaces/tence2016.yaml", "vissearch/spaces/lucid.yaml"):
+    for name in ("searchspace/tence2016.yaml", "searchspace/lucid.yaml"):
         assert searchspace.load(name).names
 
 
@@ -98,3 +98,22 @@ def test_grid_needs_finite_choices():
 def test_a_bound_past_a_float_range_is_the_one_line_refusal(spec):
     with pytest.raises(UserError, match="bounds must be"):
         searchspace.load(spec)
+
+
+def test_an_installed_package_carries_the_shipped_spaces(tmp_path):
+    """searchspace/ sits at the top of the checkout; the wheel maps it to vissearch/spaces/,
+    where an installed vissearch looks for ``search: NAME``."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path), str(root)], check=True,
+                   capture_output=True)
+    (wheel,) = tmp_path.glob("vissearch-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"vissearch/spaces/{p.name}" for p in (root / "searchspace").glob("*.yaml")}
+    assert shipped and shipped <= names
+    assert searchspace.SHIPPED == root / "searchspace"  # a checkout reads its own folder

@@ -37,7 +37,17 @@ KINDS = ("log_uniform", "uniform", "int", "choice")
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt,
         "<": operator.lt, "==": operator.eq}
 SETTINGS = RenderSettings.model_fields
-SHIPPED = Path(__file__).parent.parent / "spaces"  # the spaces ``search: NAME`` names
+
+
+def _shipped() -> Path:
+    """The spaces ``search: NAME`` names: ``searchspace/`` at the top of a checkout, which an
+    installed package carries as ``vissearch/spaces/`` (pyproject.toml maps the folder)."""
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "searchspace"
+    return checkout if (package.parent / "pyproject.toml").is_file() else package / "spaces"
+
+
+SHIPPED = _shipped()
 
 
 @dataclass(frozen=True)
