@@ -1,5 +1,5 @@
 """The shape of the code: imports flow one way, no module imports itself back, nothing grows
-past the size where it should be split. Every module of vissearch/ is classified here."""
+past the size where it should be split. A module's wing is its folder (ground modules named)."""
 
 import ast
 import pathlib
@@ -10,27 +10,32 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "vissearch"
 
-# The study side never loads TensorFlow; the engine never loads Optuna; the bridges may load
-# both (they turn Optuna trials into renders).
-STUDY_SIDE = ["vissearch", "vissearch.engine", "vissearch.models", "vissearch.scoring",
-              "vissearch.settings", "vissearch.study", "vissearch.cli", "vissearch.commands",
-              "vissearch.settings.config", "vissearch.settings.artifacts",
-              "vissearch.errors", "vissearch.files", "vissearch.engine.halving",
-              "vissearch.imageio", "vissearch.models.labels", "vissearch.study.leaderboards",
-              "vissearch.models.loaded", "vissearch.study.objectstore", "vissearch.quiet",
-              "vissearch.scoring.readability", "vissearch.study.report", "vissearch.recipes",
-              "vissearch.runconfig", "vissearch.scoring.scores", "vissearch.study.searchspace",
-              "vissearch.engine.seeds", "vissearch.engine.spectrum", "vissearch.study.store",
-              "vissearch.settings.validate", "vissearch.settings.yamlfile", "vissearch.models.zoo",
-              "vissearch.models.zoo.torchfile"]
-ENGINE = ["vissearch.engine.budget", "vissearch.scoring.evaluate", "vissearch.experiment",
-          "vissearch.engine.hparams", "vissearch.models.resolve", "vissearch.engine.objectives",
-          "vissearch.engine.optimizers", "vissearch.engine.param", "vissearch.engine.precision",
-          "vissearch.engine.regularizers", "vissearch.engine.render", "vissearch.engine.step",
-          "vissearch.engine.transforms", "vissearch.models.zoo.data",
-          "vissearch.models.zoo.efficientnet", "vissearch.models.zoo.train"]
-BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.recovery", "vissearch.reproduce",
-           "vissearch.runner", "vissearch.trials", "vissearch.tune"]
+# The wings, from the ground up: each may import the wings listed for it (and itself). The
+# TensorFlow side (models -> engine -> scoring) and the Optuna side (study) stand side by side on
+# the settings, neither importing the other; the bridges and commands at the top join them.
+GROUND = {"vissearch.errors", "vissearch.quiet", "vissearch.files", "vissearch.imageio"}
+ALLOWED = {
+    "ground": {"ground"},
+    "settings": {"ground"},
+    "models": {"ground", "settings"},
+    "engine": {"ground", "settings", "models"},
+    "scoring": {"ground", "settings", "models", "engine"},
+    "study": {"ground", "settings"},
+    "top": {"ground", "settings", "models", "engine", "scoring", "study"},
+}
+# What each wing must never load, even through another module.
+BANNED = {"models": "optuna", "engine": "optuna", "scoring": "optuna",
+          "study": "tensorflow", "settings": "tensorflow"}
+# Top-level modules that stay light: the command line starts without TensorFlow.
+LIGHT = ["vissearch", "vissearch.cli", "vissearch.commands", "vissearch.recipes",
+         "vissearch.runconfig"]
+
+
+def wing(module: str) -> str:
+    if module in GROUND:
+        return "ground"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or parts[-1] in ALLOWED else "top"
 
 
 def modules() -> dict[str, pathlib.Path]:
@@ -49,15 +54,22 @@ def loaded_after(names: list[str]) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_every_module_is_classified_once():
-    listed = STUDY_SIDE + ENGINE + BRIDGES
-    assert len(listed) == len(set(listed))
-    assert sorted(listed) == sorted(modules())
+def test_every_module_lives_in_a_wing_or_at_the_top():
+    for name in modules():
+        assert wing(name) in ALLOWED, name
+    assert {wing(m) for m in modules()} == set(ALLOWED)
 
 
-@pytest.mark.parametrize("names, banned", [(STUDY_SIDE, "tensorflow"), (ENGINE, "optuna")])
-def test_import_direction(names, banned):
-    assert banned not in loaded_after(names)
+@pytest.mark.parametrize("name, banned", sorted(BANNED.items()))
+def test_a_wing_never_loads_the_other_sides_framework(name, banned):
+    members = [m for m in modules() if wing(m) == name]
+    assert members and banned not in loaded_after(members)
+    if banned == "tensorflow":
+        assert "keras" not in loaded_after(members)
+
+
+def test_the_command_line_starts_without_tensorflow():
+    assert "tensorflow" not in loaded_after(LIGHT)
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -79,6 +91,20 @@ def import_graph() -> dict[str, set[str]]:
                     graph[name].add(full if full in mods else base)
         graph[name] &= set(mods) - {name}
     return graph
+
+
+def test_wings_import_downwards_only():
+    upward = [(m, n) for m, targets in import_graph().items() for n in targets
+              if wing(n) != wing(m) and wing(n) not in ALLOWED[wing(m)]]
+    assert not upward, upward
+
+
+def test_pyproject_lists_every_package():
+    import tomllib
+
+    listed = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {m for m, p in modules().items() if p.name == "__init__.py"}
+    assert found | {"vissearch.spaces"} == set(listed["packages"])
 
 
 def test_no_import_cycles():
