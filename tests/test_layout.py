@@ -35,7 +35,7 @@ def wing(module: str) -> str:
     if module in GROUND:
         return "ground"
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 or parts[-1] in ALLOWED else "top"
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else "top"
 
 
 def modules() -> dict[str, pathlib.Path]:

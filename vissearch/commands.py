@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vissearch import quiet
+from vissearch.readers import command as readers_command
 
 STORAGE_ENV = "VISSEARCH_STORAGE"
 
@@ -102,14 +103,16 @@ def _leaderboard_arguments(p: argparse.ArgumentParser) -> None:
 def _leaderboard(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from vissearch.study.leaderboards import leaderboard, shared_settings
+    from vissearch.study.leaderboards import READERS, leaderboard, shared_settings
 
     _, study = _study(args)
     df = leaderboard(study, state=args.state)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(args.csv, index=False)
-    shown = ["number", "state", *df.attrs["objectives"], *df.attrs["params"], "duration_s"]
+    readers = [c for c in READERS if c in df.columns and c != "readers_confident"]
+    shown = ["number", "state", *df.attrs["objectives"], *readers, *df.attrs["params"],
+             "duration_s"]
     targets = df.attrs.get("targets", {})
     if targets:
         names = [k if v == k else f"{k} {v}" for k, v in targets.items()]
@@ -144,6 +147,9 @@ def _dashboard_arguments(p: argparse.ArgumentParser) -> None:
     _config_and_storage(p)
     p.add_argument("--port", type=int, default=8080,
                    help="port on 127.0.0.1 to serve on (default 8080)")
+    p.add_argument("--rate", action="store_true",
+                   help="add a form to each trial: can you name what its images show? "
+                        "(named / partly / not, kept as the trial's readers_rating)")
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -153,10 +159,16 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     cfg, study = _study(args)
     artifacts = store.artifact_store(study)
+    url = store.storage_url(cfg.study)
+    if args.rate:
+        from vissearch.study.ratings import add_rating_form
+
+        storage = add_rating_form(cfg.study.name, url)
+    else:
+        storage = store.make_storage(url)
     print(f"optuna-dashboard for study {cfg.study.name}: http://127.0.0.1:{args.port}/ "
           "(Ctrl-C stops it)", flush=True)
-    run_server(store.make_storage(store.storage_url(cfg.study)), host="127.0.0.1",
-               port=args.port, artifact_store=artifacts)
+    run_server(storage, host="127.0.0.1", port=args.port, artifact_store=artifacts)
     return 0
 
 
@@ -323,6 +335,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("layers", "list a model's layers, output shapes and channels",
             "python -m vissearch layers zoo/efficientnet-lite0", _layers_arguments, _layers,
             True),
+    Command("readers", "a blind naming sheet of renders, and readers' answers scored",
+            "python -m vissearch readers make configs/quickstart.yaml --out out/sheet",
+            readers_command.arguments, readers_command.handler),
     Command("zoo", "list or retrain the models that ship with vissearch",
             "python -m vissearch zoo list", _zoo_arguments, _zoo),
 )}

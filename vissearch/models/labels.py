@@ -69,6 +69,16 @@ def _lookup(label_set: str) -> dict[str, tuple[int, ...]]:
     return {k: tuple(sorted(v)) for k, v in table.items()}
 
 
+def synonyms(label_set: str) -> dict[int, tuple[str, ...]]:
+    """Every other name a class answers to: ImageNet's WordNet synonyms (``billiard table``,
+    ``pool table``), nothing for ``shapes``."""
+    if label_set != "imagenet":
+        return {}
+    _, table = _imagenet_files()
+    return {i: tuple(s.strip() for s in table[str(i)].split(",") if s.strip())
+            for i in range(1000)}
+
+
 def named(label_set: str) -> tuple[str, ...]:
     """The class names of a label set (``imagenet`` or ``shapes``)."""
     if label_set == "imagenet":

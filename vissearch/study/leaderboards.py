@@ -21,6 +21,10 @@ import pandas as pd
 
 from vissearch.study import objectstore, store
 
+# What blind readers said of a trial's images (``readers score``) and a person's rating in the
+# dashboard (``dashboard --rate``): columns only where some trial has them.
+READERS = ("readers_named", "readers_named3", "readers_confident", "readers_n",
+           "readers_rating")
 
 def leaderboard(
     study: optuna.Study | str,
@@ -59,7 +63,7 @@ def leaderboard(
         df = df[df["state"].isin({s.upper() for s in wanted})]
     df = _best_first(df, study)
     params = [c for c in df.columns if c not in _fixed_columns(df, objectives)]
-    first = ["number", "state", *objectives]
+    first = ["number", "state", *objectives, *(c for c in READERS if c in df.columns)]
     scores = sorted(c for c in df.columns if c.startswith("score_"))
     tail = ["grid_png", "n_images", "duration_s", "wall_s", "seed", "error"]
     out = df[first + scores + params + tail].reset_index(drop=True)
@@ -83,7 +87,8 @@ def _objective_names(study: optuna.Study) -> list[str]:
 
 
 def _fixed_columns(df: pd.DataFrame, objectives: list[str]) -> set[str]:
-    base = {"number", "state", "grid_png", "n_images", "duration_s", "wall_s", "seed", "error"}
+    base = {"number", "state", "grid_png", "n_images", "duration_s", "wall_s", "seed", "error",
+            *READERS}
     return base | set(objectives) | {c for c in df.columns if c.startswith("score_")}
 
 
@@ -103,6 +108,7 @@ def _trial_columns(study, trial: optuna.trial.FrozenTrial, objectives: list[str]
         store.trial_file(study, images, key) is not None for key in images.get("targets", {}))
     row["seed"] = attrs.get("seed")
     row["error"] = attrs.get("error")
+    row.update({k: attrs[k] for k in READERS if k in attrs})
     return row
 
 

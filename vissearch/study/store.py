@@ -79,6 +79,34 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     )
 
 
+class AnnotatingStorage(optuna.storages.RDBStorage):
+    """An RDB storage that also sets user attributes on finished trials: readers' figures and
+    ratings annotate a trial, they do not change its result. Everything else is Optuna's."""
+
+    _annotating = False
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state) -> None:
+        if not self._annotating:
+            super().check_trial_is_updatable(trial_id, trial_state)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value) -> None:
+        self._annotating = True
+        try:
+            super().set_trial_user_attr(trial_id, key, value)
+        finally:
+            self._annotating = False
+
+
+def annotating_storage(url: str) -> AnnotatingStorage:
+    """The storage of ``url`` for annotating finished trials (SQLite, PostgreSQL, MySQL)."""
+    if not is_database(url):
+        raise UserError(f"storage {shown(url)}: readers' figures and ratings are written to "
+                        "database storages only (SQLite, PostgreSQL, MySQL)")
+    with quiet_experimental():
+        return AnnotatingStorage(url, engine_kwargs={"pool_pre_ping": True}
+                                 if url.startswith("postgresql") else None)
+
+
 def storage_url(study: StudySpec | str, storage: str | None = None,
                 results: str = "results", create: bool = True) -> str:
     """The Optuna storage URL of a study: ``study.storage``, else ``results/NAME.db``.
