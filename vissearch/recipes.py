@@ -206,16 +206,23 @@ def trial_settings(spec: dict[str, Any], where: str) -> tuple[dict[str, Any], di
 
 def entry_from_trial(trial, kind: str, layer: str | None, study_name: str,
                      objectives: list[str]) -> dict[str, Any]:
-    """A recipe entry from a recorded trial: its settings that differ from the defaults."""
+    """A recipe entry from a recorded trial: its settings that differ from the defaults, and
+    where it came from (with readers' figures, where readers judged it)."""
+    from vissearch.study import store
+
     render = changed(trial.user_attrs["settings"])
     render.pop("seed", None)
     scores = trial.user_attrs.get("scores", {})
     kept = {k: round(float(v), 4) for k, v in scores.items()
             if isinstance(v, int | float) and k in (*objectives, "activation", "robustness",
                                                    "readability", "dead")}
-    return {"kind": kind, "layer": layer, "render": render,
-            "source": {"study": study_name, "trial": trial.number, "scores": kept,
-                       "made": datetime.date.today().isoformat()}}
+    source = {"study": study_name, "trial": trial.number, "scores": kept,
+              "made": datetime.date.today().isoformat()}
+    readers = {k.removeprefix("readers_"): round(float(v), 4)
+               for k, v in trial.user_attrs.items() if k in store.READERS and v is not None}
+    if readers:  # what blind readers said, beside the judge's scores
+        source["readers"] = readers
+    return {"kind": kind, "layer": layer, "render": render, "source": source}
 
 
 def write(path: Path, model: dict[str, Any], about: str, layers: list[str],
@@ -239,7 +246,7 @@ def warm_settings(spec: dict[str, Any], model: ModelSpec, target: TargetSpec,
     from vissearch.study import store
 
     study = store.open_study(warm.study, warm.storage, warm.results)
-    best = [t for t in store.ranked(study) if "settings" in t.user_attrs][:warm.top]
+    best = [t for t in store.preferred(study) if "settings" in t.user_attrs][:warm.top]
     if not best:
         raise UserError(f"{where}: study.warm_start: study {warm.study!r} has no completed "
                         "trial to start from")

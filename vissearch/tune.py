@@ -105,7 +105,7 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
               flush=True)
         study = runner.run(cfg, progress=progress)
         seconds = _wall_seconds(study)
-        best = store.ranked(study)
+        best = store.preferred(study)  # readers' figures, where there are any, come first
         if not best:
             print(f"  no completed trial for {layer}; left out of the recipe")
             continue

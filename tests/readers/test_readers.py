@@ -208,3 +208,28 @@ def test_a_rating_posted_to_the_dashboard_reaches_the_leaderboard(study):
         proc.wait(timeout=30)
     df = leaderboard("premove", storage="sqlite:///results/premove.db").set_index("number")
     assert df.loc[1, "readers_rating"] == 0.5 and df["readers_rating"].isna().sum() == 1
+
+
+def test_what_readers_named_comes_first_in_tune_recipes_and_the_report(study, tmp_path):
+    import optuna
+
+    from vissearch import recipes
+    from vissearch.study import report, store
+
+    key_path = make(["premove.yaml"], "out", seed=6)
+    images = json.loads(key_path.read_text())["images"]
+    # readers name trial 0's images (the judge's second) and none of trial 1's (its best)
+    (study / "r.txt").write_text("".join(
+        f"{i['image']} | {i['class_name'] if i['trial'] == 0 else 'dots'} | 2\n"
+        for i in images))
+    score(key_path, ["r.txt"])
+    loaded = optuna.load_study(study_name="premove", storage="sqlite:///results/premove.db")
+    assert store.ranked(loaded)[0].number == 1
+    first = store.preferred(loaded)[0]
+    assert first.number == 0
+    entry = recipes.entry_from_trial(first, "class", None, "premove", ["activation"])
+    assert entry["source"]["readers"] == {"named": 1.0, "named3": 1.0, "confident": 1.0, "n": 2}
+    index = report.build(loaded, tmp_path / "report")
+    page = index.read_text()
+    best = page[page.index("The best trial"):page.index("searched settings")]
+    assert "readers_named" in best

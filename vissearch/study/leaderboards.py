@@ -21,10 +21,7 @@ import pandas as pd
 
 from vissearch.study import objectstore, store
 
-# What blind readers said of a trial's images (``readers score``) and a person's rating in the
-# dashboard (``dashboard --rate``): columns only where some trial has them.
-READERS = ("readers_named", "readers_named3", "readers_confident", "readers_n",
-           "readers_rating")
+READERS = store.READERS  # readers' figures: columns only where some trial has them
 
 def leaderboard(
     study: optuna.Study | str,

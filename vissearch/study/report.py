@@ -130,7 +130,8 @@ def _table(df: pd.DataFrame, images: dict[int, dict]) -> str:
     objectives = df.attrs["objectives"]
     scores = [c for c in df.columns if c.startswith("score_")
               and c.removeprefix("score_") not in objectives]
-    columns = ["number", "state", *objectives, *scores, *df.attrs["params"],
+    readers = [c for c in store.READERS if c in df.columns]
+    columns = ["number", "state", *objectives, *readers, *scores, *df.attrs["params"],
                "duration_s"]
     head = "".join(f"<th data-col={i + 2}>{_e(c.removeprefix('score_'))}</th>"
                    for i, c in enumerate(columns))
@@ -161,7 +162,8 @@ def _best(trial: optuna.trial.FrozenTrial, objectives: list[str], images: dict[i
     img = (f'<img id=best class=hero src="{_e(grid)}" alt="the grid of trial {number}">'
            if grid else "<p>No images.</p>")
     scores = trial.user_attrs.get("scores", {})
-    shown = [(k, v) for k, v in [*zip(objectives, trial.values or [], strict=False),
+    readers = [(k, trial.user_attrs.get(k)) for k in store.READERS]  # what people said first
+    shown = [(k, v) for k, v in [*readers, *zip(objectives, trial.values or [], strict=False),
                                  *((k, scores.get(k)) for k in KEY_SCORES if k not in objectives)]
              if isinstance(v, int | float) and np.isfinite(v)]
     facts = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_cell(v)[0])}</td></tr>" for k, v in shown)

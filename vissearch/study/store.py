@@ -26,6 +26,11 @@ from vissearch.study import objectstore
 HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
 GRACE_S = 8  # a RUNNING trial without a heartbeat this long is failed and its settings retried
 
+# What blind readers said of a trial's images (``readers score``) and a person's rating in the
+# dashboard (``dashboard --rate``): trial user attributes, beside the judge's scores.
+READERS = ("readers_named", "readers_named3", "readers_confident", "readers_n",
+           "readers_rating")
+
 
 @contextlib.contextmanager
 def quiet_experimental():
@@ -254,6 +259,26 @@ def ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     signs = [-1 if d == optuna.study.StudyDirection.MAXIMIZE else 1 for d in study.directions]
     return sorted(complete, key=lambda t: (*(s * v for s, v in zip(signs, t.values,
                                                                    strict=True)), t.number))
+
+
+def preferred(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """:func:`ranked`, except that where readers have judged trials (``readers score``, or a
+    rating in the dashboard) the trials they named most come first: what people read wins over
+    what the judge scores. Trials without readers' figures keep their order after them."""
+    trials = ranked(study)
+
+    def named(t: optuna.trial.FrozenTrial) -> float | None:
+        a = t.user_attrs
+        if a.get("readers_n"):
+            return float(a["readers_named"])
+        rating = a.get("readers_rating")
+        return float(rating) if isinstance(rating, int | float) else None
+
+    judged = [t for t in trials if named(t) is not None]
+    if not judged:
+        return trials
+    order = sorted(judged, key=lambda t: -named(t))  # stable: ties keep the judge's order
+    return order + [t for t in trials if named(t) is None]
 
 
 def find_trial(study: optuna.Study, which: str) -> optuna.trial.FrozenTrial:
