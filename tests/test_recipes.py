@@ -296,3 +296,41 @@ def test_a_study_name_with_a_path_is_refused_and_odd_recipes_do_not_crash(tiny_p
                                       layers=["conv1", "conv2"]))
     found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="conv2", indices=[0]))
     assert found.layer == "conv2_b" and "same block" in note
+
+
+def test_apply_mistakes_are_one_line_before_any_render(tiny_path, tmp_path, source_study,
+                                                       capsys):
+    from vissearch.apply import apply
+
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("kept")
+    for kwargs, said in [
+            ({"out": a_file}, r"--out '.*a-file': that is a file; give a folder"),
+            ({"out": a_file / "sub"}, r"--out '.*a-file/sub': cannot write there"),
+            ({"out": tmp_path / "o", "layer": "no_such_layer"},
+             r"--layer 'no_such_layer': the config's target is kind: class"),
+            ({"out": tmp_path / "o", "size": 0}, r"apply --size: size: .*8")]:
+        with pytest.raises(UserError, match=said):
+            apply(cfg, "best", **kwargs)
+    assert a_file.read_text() == "kept" and not (tmp_path / "o").exists()
+    assert "apply: settings of trial" not in capsys.readouterr().out  # nothing rendered
+
+
+def test_the_readme_apply_example_writes_where_the_readme_says(tiny_path, tmp_path,
+                                                               source_study):
+    """The README's apply command's --out, and the grid and folder its next sentence names."""
+    import re
+    from pathlib import Path
+
+    from vissearch.apply import apply
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    out = re.search(r"python -m vissearch apply \S+ .*--out (\S+)\n", readme).group(1)
+    grid, folder = re.search(r"`(\S+)` is the labelled grid,\s+`(\S+)` has one PNG per target",
+                             readme).groups()
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    apply(cfg, "best", tmp_path / "cwd" / out)
+    assert (tmp_path / "cwd" / grid).is_file()
+    assert sorted(p.name for p in (tmp_path / "cwd" / folder).iterdir()) == [
+        "curves.csv", "summary.json", "target_0000.png", "target_0002.png"]

@@ -75,6 +75,31 @@ def check_path(value: object, key: str) -> str:
     return value
 
 
+def check_writable(value: str | Path, key: str, folder: bool) -> Path:
+    """A path a command will write (a folder if ``folder``, else a file), checked before any
+    work: a folder is not an existing file, a file is not an existing folder, and the folder it
+    goes in can be made and written (a probe file is made there and removed). Returns it; a
+    problem is one line."""
+    from vissearch.errors import UserError, shorten
+
+    path = Path(check_path(str(value), key))
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{key} {shorten(str(path))}: that is a file; give a folder")
+    if not folder and path.is_dir():
+        raise UserError(f"{key} {shorten(str(path))}: that is a folder; give a file's path, "
+                        f"e.g. {shorten(str(path / 'recipe.yaml'))}")
+    where = path if folder else path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"{key} {shorten(str(path))}: cannot write there "
+                        f"({err.strerror or type(err).__name__})") from None
+    return path
+
+
 def find(name: str, bases: tuple[Path | None, ...] = (), shipped: Path | None = None
          ) -> Path | None:
     """The file a config names: a shipped one by its bare name (``shipped/NAME.yaml``), else the
