@@ -334,3 +334,26 @@ def test_the_readme_apply_example_writes_where_the_readme_says(tiny_path, tmp_pa
     assert (tmp_path / "cwd" / grid).is_file()
     assert sorted(p.name for p in (tmp_path / "cwd" / folder).iterdir()) == [
         "curves.csv", "summary.json", "target_0000.png", "target_0002.png"]
+
+
+def test_tune_refuses_no_layers_and_a_bad_recipe_path_before_any_study(tmp_path):
+    from vissearch.tune import tune
+
+    raw = {"study": {"name": "t", "n_trials": 2, "results": str(tmp_path / "res")},
+           "model": {"name": "zoo/shapes"}, "target": {"kind": "filter", "indices": [0]},
+           "render": {"size": 16, "steps": 2}, "tune": {"layers": ["conv1"]}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({**raw, "tune": {"layers": []}}))
+    with pytest.raises(UserError, match=r"tune.layers is empty; list the layers to tune"):
+        tune(str(path), str(tmp_path / "o"), progress=False)
+    path.write_text(yaml.safe_dump(raw))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a recipe: [")
+    for into, said in [(tmp_path, r"--recipe '.*': that is a folder; give a file's path"),
+                       (a_file / "r.yaml", r"--recipe '.*a-file/r.yaml': cannot write there"),
+                       (a_file, r"a-file: YAML syntax error")]:
+        with pytest.raises(UserError, match=said):
+            tune(str(path), str(tmp_path / "o"), progress=False, into=str(into))
+    with pytest.raises(UserError, match=r"--out '.*a-file': that is a file; give a folder"):
+        tune(str(path), str(a_file), progress=False)
+    assert not (tmp_path / "res").exists()  # no study ran

@@ -88,6 +88,8 @@ def check_writable(value: str | Path, key: str, folder: bool) -> Path:
     if not folder and path.is_dir():
         raise UserError(f"{key} {shorten(str(path))}: that is a folder; give a file's path, "
                         f"e.g. {shorten(str(path / 'recipe.yaml'))}")
+    if not folder and path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{key} {shorten(str(path))}: cannot write that file (read-only)")
     where = path if folder else path.parent
     try:
         where.mkdir(parents=True, exist_ok=True)
