@@ -68,7 +68,8 @@ def check_path(value: object, key: str) -> str:
     if "\0" in value:
         raise UserError(f"{key}: a path may not hold a NUL character, got {shorten(value)}")
     encoded = value.encode("utf-8", "surrogateescape")
-    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in Path(value).parts)
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in Path(value).parts),
+                  default=0)  # "." (the working folder) has no parts
     if len(encoded) > MAX_PATH or longest > MAX_PART:
         raise UserError(f"{key}: path too long ({len(encoded)} bytes, longest name {longest}; "
                         f"at most {MAX_PATH} and {MAX_PART}): {shorten(value)}")
