@@ -307,7 +307,8 @@ def test_apply_mistakes_are_one_line_before_any_render(tiny_path, tmp_path, sour
     a_file.write_text("kept")
     for kwargs, said in [
             ({"out": a_file}, r"--out '.*a-file': that is a file; give a folder"),
-            ({"out": a_file / "sub"}, r"--out '.*a-file/sub': cannot write there"),
+            ({"out": a_file / "sub"}, r"--out '.*a-file/sub': '.*a-file' is a file"),
+            ({"out": "/proc/no-such/o"}, r"--out '/proc/no-such/o': cannot write in '/proc'"),
             ({"out": tmp_path / "o", "layer": "no_such_layer"},
              r"--layer 'no_such_layer': the config's target is kind: class"),
             ({"out": tmp_path / "o", "size": 0}, r"apply --size: size: .*8")]:
@@ -350,7 +351,8 @@ def test_tune_refuses_no_layers_and_a_bad_recipe_path_before_any_study(tmp_path)
     a_file = tmp_path / "a-file"
     a_file.write_text("not a recipe: [")
     for into, said in [(tmp_path, r"--recipe '.*': that is a folder; give a file's path"),
-                       (a_file / "r.yaml", r"--recipe '.*a-file/r.yaml': cannot write there"),
+                       (a_file / "r.yaml", r"--recipe '.*a-file/r.yaml': '.*a-file' is a file"),
+                       ("/proc/r.yaml", r"--recipe '/proc/r.yaml': cannot write in '/proc'"),
                        (a_file, r"a-file: YAML syntax error")]:
         with pytest.raises(UserError, match=said):
             tune(str(path), str(tmp_path / "o"), progress=False, into=str(into))

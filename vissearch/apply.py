@@ -52,11 +52,11 @@ def apply(cfg: RunConfig, which: str, out: Path, indices: str | None = None,
     if update:
         target = merged(target, update, where="apply")
         target = labels.resolve_target(target, cfg.model, "apply")
-    files.check_writable(out, "--out", folder=True)
     source = {"study": cfg.study.name, "storage": cfg.study.storage,
               "results": cfg.study.results, "trial": which}
     values, came = recipes.trial_settings(source, "apply")
     settings = parse(RenderSettings, {**values, **changes}, where="apply")
+    files.check_writable(out, "--out", folder=True)
     loaded = models.load_for(cfg.model, target)
     desc = f"trial {came['trial']}"
     print(f"apply: settings of trial {came['trial']} of study {cfg.study.name} on "

@@ -78,27 +78,30 @@ def check_path(value: object, key: str) -> str:
 
 def check_writable(value: str | Path, key: str, folder: bool) -> Path:
     """A path a command will write (a folder if ``folder``, else a file), checked before any
-    work: a folder is not an existing file, a file is not an existing folder, and the folder it
-    goes in can be made and written (a probe file is made there and removed). Returns it; a
-    problem is one line."""
+    work and without making anything: a folder is not an existing file, a file is not an
+    existing folder, and the nearest existing folder on the way can be written (a probe file
+    is made there and removed). Returns it; a problem is one line."""
     from vissearch.errors import UserError, shorten
 
     path = Path(check_path(str(value), key))
+    shown = f"{key} {shorten(str(path))}"
     if folder and path.exists() and not path.is_dir():
-        raise UserError(f"{key} {shorten(str(path))}: that is a file; give a folder")
+        raise UserError(f"{shown}: that is a file; give a folder")
     if not folder and path.is_dir():
-        raise UserError(f"{key} {shorten(str(path))}: that is a folder; give a file's path, "
+        raise UserError(f"{shown}: that is a folder; give a file's path, "
                         f"e.g. {shorten(str(path / 'recipe.yaml'))}")
     if not folder and path.exists() and not os.access(path, os.W_OK):
-        raise UserError(f"{key} {shorten(str(path))}: cannot write that file (read-only)")
+        raise UserError(f"{shown}: cannot write that file (read-only)")
     where = path if folder else path.parent
+    base = next((p for p in (where, *where.parents) if p.exists()), Path.cwd())
+    if not base.is_dir():
+        raise UserError(f"{shown}: {shorten(str(base))} is a file, not a folder")
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=where, prefix=".write-probe.")
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".write-probe.")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise UserError(f"{key} {shorten(str(path))}: cannot write there "
+        raise UserError(f"{shown}: cannot write in {shorten(str(base))} "
                         f"({err.strerror or type(err).__name__})") from None
     return path
 
