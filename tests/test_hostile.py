@@ -214,3 +214,10 @@ def test_a_storage_password_is_never_printed_passed_on_a_command_line_or_stored(
     for argv, env in launched:
         assert not [a for a in argv if "s3cret" in a]  # ps shows every user the command line
         assert env["VISSEARCH_STORAGE"] == SECRET_URL
+
+
+def test_the_working_folder_as_results_holds_the_study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw = changed(tmp_path, study__results=".", study__n_trials=1)
+    study = runner.run(runconfig.from_mapping(raw, str(tmp_path / "c.yaml")), progress=False)
+    assert len(study.get_trials()) == 1 and (tmp_path / "h.db").is_file()

@@ -144,3 +144,21 @@ def test_the_readme_own_model_section_word_for_word(tmp_path):
     assert re.search(r"wrote \d+ images to out/my_best; (\d+) of \1 identical", done.stdout)
     assert (tmp_path / "results" / "my-model.db").is_file()
     assert (tmp_path / "out" / "my_best" / "grid.png").is_file()
+
+
+def test_the_readme_says_what_each_test_needs_from_outside_python_and_how_long():
+    """Every test file that reads a server's address (VISSEARCH_TEST_*) or looks for a
+    program on the PATH is named in the README's table of what tests need, beside the Debian
+    packages to install; the README says how long the suite takes and how to see the slowest."""
+    import re
+
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    need = readme[readme.index("**What some tests need.**"):readme.index("## Layout")]
+    outside = [p for p in sorted((root / "tests").rglob("test_*.py"))
+               if re.search(r"VISSEARCH_TEST_(PG|S3)|shutil\.which\(", p.read_text())]
+    assert len(outside) >= 3
+    for path in outside:
+        assert str(path.relative_to(root)) in need, path
+    assert "apt-get install -y postgresql chromium" in need
+    assert "--durations=15" in readme and "**How long.**" in readme

@@ -296,3 +296,66 @@ def test_a_study_name_with_a_path_is_refused_and_odd_recipes_do_not_crash(tiny_p
                                       layers=["conv1", "conv2"]))
     found, note = recipes.lookup(recipe, TargetSpec(kind="filter", layer="conv2", indices=[0]))
     assert found.layer == "conv2_b" and "same block" in note
+
+
+def test_apply_mistakes_are_one_line_before_any_render(tiny_path, tmp_path, source_study,
+                                                       capsys):
+    from vissearch.apply import apply
+
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("kept")
+    for kwargs, said in [
+            ({"out": a_file}, r"--out '.*a-file': that is a file; give a folder"),
+            ({"out": a_file / "sub"}, r"--out '.*a-file/sub': '.*a-file' is a file"),
+            ({"out": "/proc/no-such/o"}, r"--out '/proc/no-such/o': cannot write in '/proc'"),
+            ({"out": tmp_path / "o", "layer": "no_such_layer"},
+             r"--layer 'no_such_layer': the config's target is kind: class"),
+            ({"out": tmp_path / "o", "size": 0}, r"apply --size: size: .*8")]:
+        with pytest.raises(UserError, match=said):
+            apply(cfg, "best", **kwargs)
+    assert a_file.read_text() == "kept" and not (tmp_path / "o").exists()
+    assert "apply: settings of trial" not in capsys.readouterr().out  # nothing rendered
+
+
+def test_the_readme_apply_example_writes_where_the_readme_says(tiny_path, tmp_path,
+                                                               source_study):
+    """The README's apply command's --out, and the grid and folder its next sentence names."""
+    import re
+    from pathlib import Path
+
+    from vissearch.apply import apply
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    out = re.search(r"python -m vissearch apply \S+ .*--out (\S+)\n", readme).group(1)
+    grid, folder = re.search(r"`(\S+)` is the labelled grid,\s+`(\S+)` has one PNG per target",
+                             readme).groups()
+    cfg = runconfig.from_mapping(config(tiny_path, tmp_path, name="source", n_trials=4))
+    apply(cfg, "best", tmp_path / "cwd" / out)
+    assert (tmp_path / "cwd" / grid).is_file()
+    assert sorted(p.name for p in (tmp_path / "cwd" / folder).iterdir()) == [
+        "curves.csv", "summary.json", "target_0000.png", "target_0002.png"]
+
+
+def test_tune_refuses_no_layers_and_a_bad_recipe_path_before_any_study(tmp_path):
+    from vissearch.tune import tune
+
+    raw = {"study": {"name": "t", "n_trials": 2, "results": str(tmp_path / "res")},
+           "model": {"name": "zoo/shapes"}, "target": {"kind": "filter", "indices": [0]},
+           "render": {"size": 16, "steps": 2}, "tune": {"layers": ["conv1"]}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({**raw, "tune": {"layers": []}}))
+    with pytest.raises(UserError, match=r"tune.layers is empty; list the layers to tune"):
+        tune(str(path), str(tmp_path / "o"), progress=False)
+    path.write_text(yaml.safe_dump(raw))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a recipe: [")
+    for into, said in [(tmp_path, r"--recipe '.*': that is a folder; give a file's path"),
+                       (a_file / "r.yaml", r"--recipe '.*a-file/r.yaml': '.*a-file' is a file"),
+                       ("/proc/r.yaml", r"--recipe '/proc/r.yaml': cannot write in '/proc'"),
+                       (a_file, r"a-file: YAML syntax error")]:
+        with pytest.raises(UserError, match=said):
+            tune(str(path), str(tmp_path / "o"), progress=False, into=str(into))
+    with pytest.raises(UserError, match=r"--out '.*a-file': that is a file; give a folder"):
+        tune(str(path), str(a_file), progress=False)
+    assert not (tmp_path / "res").exists()  # no study ran

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vissearch import experiment, recipes
+from vissearch import experiment, files, recipes
 from vissearch.engine.render import RenderResult
 from vissearch.errors import UserError, shorten
 from vissearch.models import labels
@@ -40,18 +40,23 @@ def apply(cfg: RunConfig, which: str, out: Path, indices: str | None = None,
           layer: str | None = None, size: int | None = None) -> RenderResult:
     """Render trial ``which`` (``best`` or a number) of the config's study on the config's
     target, or on ``indices`` / ``layer`` instead, at ``size`` if given."""
-    source = {"study": cfg.study.name, "storage": cfg.study.storage,
-              "results": cfg.study.results, "trial": which}
-    values, came = recipes.trial_settings(source, "apply")
-    changes = {"size": size} if size else {}
-    settings = parse(RenderSettings, {**values, **changes}, where="apply")
+    changes = {} if size is None else {"size": size}
+    parse(RenderSettings, changes, where="apply --size")  # every mistake before any work
     target = cfg.target
     update = {} if layer is None else {"layer": layer}
+    if layer is not None and target.kind == "class":
+        raise UserError(f"--layer {shorten(layer)}: the config's target is kind: class (the "
+                        "model's output); --layer is for filter, layer and neuron targets")
     if indices is not None:
         update["indices"] = parse_indices(indices)
     if update:
         target = merged(target, update, where="apply")
         target = labels.resolve_target(target, cfg.model, "apply")
+    source = {"study": cfg.study.name, "storage": cfg.study.storage,
+              "results": cfg.study.results, "trial": which}
+    values, came = recipes.trial_settings(source, "apply")
+    settings = parse(RenderSettings, {**values, **changes}, where="apply")
+    files.check_writable(out, "--out", folder=True)
     loaded = models.load_for(cfg.model, target)
     desc = f"trial {came['trial']}"
     print(f"apply: settings of trial {came['trial']} of study {cfg.study.name} on "

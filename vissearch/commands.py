@@ -322,7 +322,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             _reproduce_arguments, _reproduce, True),
     Command("apply", "render a stored trial's settings on other targets",
             "python -m vissearch apply configs/quickstart.yaml --trial best --indices 0:11 "
-            "--size 128 --out out/apply", _apply_arguments, _apply, True),
+            "--size 128 --out out", _apply_arguments, _apply, True),
     Command("tune", "search each layer in turn and write a recipe of the best settings",
             "python -m vissearch tune configs/tune_lite0_blocks.yaml --out out/tune_lite0",
             _tune_arguments, _tune, True),

@@ -68,11 +68,42 @@ def check_path(value: object, key: str) -> str:
     if "\0" in value:
         raise UserError(f"{key}: a path may not hold a NUL character, got {shorten(value)}")
     encoded = value.encode("utf-8", "surrogateescape")
-    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in Path(value).parts)
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in Path(value).parts),
+                  default=0)  # "." (the working folder) has no parts
     if len(encoded) > MAX_PATH or longest > MAX_PART:
         raise UserError(f"{key}: path too long ({len(encoded)} bytes, longest name {longest}; "
                         f"at most {MAX_PATH} and {MAX_PART}): {shorten(value)}")
     return value
+
+
+def check_writable(value: str | Path, key: str, folder: bool) -> Path:
+    """A path a command will write (a folder if ``folder``, else a file), checked before any
+    work and without making anything: a folder is not an existing file, a file is not an
+    existing folder, and the nearest existing folder on the way can be written (a probe file
+    is made there and removed). Returns it; a problem is one line."""
+    from vissearch.errors import UserError, shorten
+
+    path = Path(check_path(str(value), key))
+    shown = f"{key} {shorten(str(path))}"
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{shown}: that is a file; give a folder")
+    if not folder and path.is_dir():
+        raise UserError(f"{shown}: that is a folder; give a file's path, "
+                        f"e.g. {shorten(str(path / 'recipe.yaml'))}")
+    if not folder and path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{shown}: cannot write that file (read-only)")
+    where = path if folder else path.parent
+    base = next((p for p in (where, *where.parents) if p.exists()), Path.cwd())
+    if not base.is_dir():
+        raise UserError(f"{shown}: {shorten(str(base))} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"{shown}: cannot write in {shorten(str(base))} "
+                        f"({err.strerror or type(err).__name__})") from None
+    return path
 
 
 def find(name: str, bases: tuple[Path | None, ...] = (), shipped: Path | None = None

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from vissearch import recipes, runconfig, runner
+from vissearch import files, recipes, runconfig, runner
 from vissearch.errors import UserError
 from vissearch.models import resolve as models
 from vissearch.settings import yamlfile
@@ -96,7 +96,8 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     names, layers = _layers(model_spec, kind, spec, path)
     configs = [runconfig.from_mapping(_layer_config(raw, layer, None, 0), path)
                for layer in layers]  # every layer's mistake is one line before any study runs
-    folder = Path(out)
+    model = model_spec.model_dump(exclude_defaults=True)
+    folder, target = _outputs(out, into, model)
     entries, rows, previous = [], [], None
     for i, (layer, cfg) in enumerate(zip(layers, configs, strict=True)):
         if previous:
@@ -120,8 +121,6 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
         previous = cfg.study.name
     about = (f"found by python -m vissearch tune {path}: per layer the best trial by "
              f"{', '.join(configs[0].study.objectives)}")
-    model = model_spec.model_dump(exclude_defaults=True)
-    target = Path(into) if into else folder / "recipe.yaml"
     recipe = recipes.write(target, model, about, names, _merged(target, model, entries))
     _tables(folder, rows)
     total = time.perf_counter() - start
@@ -141,11 +140,25 @@ def _layers(model_spec: ModelSpec, kind: str, spec: TuneSpec, path: str
         return names, [None]
     if spec.layers == "auto":
         return names, list(block_outputs(loaded.model, spec.max_layers))
+    if not spec.layers:
+        raise UserError(f"{path}: tune.layers is empty; list the layers to tune (python -m "
+                        "vissearch layers lists them) or write auto")
     unknown = [n for n in spec.layers if n not in names]
     if unknown:
         raise UserError(f"{path}: tune.layers: {loaded.label} has no layer {unknown[0]!r}; "
                         "python -m vissearch layers lists them")
     return names, list(spec.layers)
+
+
+def _outputs(out: str, into: str | None, model: dict) -> tuple[Path, Path]:
+    """The output folder and the recipe's path, checked before any study runs: both writable,
+    and a recipe already at ``into`` one for this model."""
+    folder = files.check_writable(out, "--out", folder=True)
+    if into is None:
+        return folder, folder / "recipe.yaml"
+    target = files.check_writable(into, "--recipe", folder=False)
+    _merged(target, model, [])
+    return folder, target
 
 
 def _merged(path: Path, model: dict, entries: list[dict]) -> list[dict]:

@@ -2,7 +2,8 @@
 
 ``VISSEARCH_TEST_S3`` holds the endpoint of a server (CI starts moto's on 127.0.0.1); without
 it the test starts one itself when moto is installed. Workers write through PostgreSQL when
-``VISSEARCH_TEST_PG`` is set (CI), SQLite otherwise.
+``VISSEARCH_TEST_PG`` is set (CI), else through one SQLite file outside both machines' results
+folders (a study database both machines reach, as a PostgreSQL server would be).
 """
 
 import json
@@ -83,7 +84,8 @@ def test_two_workers_write_to_s3_and_a_report_elsewhere_shows_every_image(
         aws, tmp_path, tiny_path):
     bucket, env = aws
     name = f"s3-{uuid.uuid4().hex[:8]}"
-    raw = {"study": {"name": name, "seed": 5, "n_trials": 6, "storage": PG,
+    shared = PG or f"sqlite:///{tmp_path / 'shared.db'}"  # not under machine-a, deleted below
+    raw = {"study": {"name": name, "seed": 5, "n_trials": 6, "storage": shared,
                      "results": str(tmp_path / "machine-a"),
                      "artifacts": f"s3://{bucket}/studies/{name}"},
            "model": {"path": tiny_path, "preprocess": "none"},
@@ -109,7 +111,7 @@ def test_two_workers_write_to_s3_and_a_report_elsewhere_shows_every_image(
                          env={**os.environ, **env, "XDG_CACHE_HOME": str(cache)})
     assert rep.returncode == 0, rep.stderr[-2000:]
     cfg = runconfig.from_mapping(other, str(path))
-    study = store.open_study(name, PG, str(tmp_path / "machine-b"))
+    study = store.open_study(name, shared, str(tmp_path / "machine-b"))
     for t in study.get_trials():
         assert (tmp_path / "report" / "images" / f"trial_{t.number}_grid.png").stat().st_size
         assert (tmp_path / "report" / "images" / f"trial_{t.number}_target_1.png").is_file()
