@@ -70,7 +70,7 @@ def test_whole_crops_are_the_image_itself():
     rows = [hparams.Row(RenderSettings(crops=3, crop_min=1.0), p, 0) for p in range(2)]
     hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 5).items()}
     hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 5, 3))
-    crops = step._crops(images, hp, tf.constant(2), 3, 16).numpy()
+    crops = step._crops(images, hp, tf.constant(2), 5, 3, 16).numpy()
     assert crops.shape == (6, 16, 16, 3)
     np.testing.assert_allclose(crops, np.repeat(images.numpy(), 3, axis=0), atol=1e-5)
 
@@ -83,7 +83,7 @@ def test_crops_cover_a_share_of_the_image_between_crop_min_and_crop_max():
             for p in range(3)]
     hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 4).items()}
     hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 4, 8))
-    crops = step._crops(images, hp, tf.constant(1), 8, 20).numpy()
+    crops = step._crops(images, hp, tf.constant(1), 4, 8, 20).numpy()
     spans = (crops[:, 0, -1, 0] - crops[:, 0, 0, 0]) / 99.0
     assert crops.shape == (24, 20, 20, 3)
     assert spans.min() >= 0.3 - 1e-3 and spans.max() <= 0.6 + 1e-3
@@ -123,12 +123,34 @@ def test_crop_spread_keeps_crops_near_the_centre():
                                            crop_spread=spread), p, 0) for p in range(2)]
         hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 3).items()}
         hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 3, 16))
-        return step._crops(images, hp, tf.constant(0), 16, 20).numpy()[:, 0, 0, 0]
+        return step._crops(images, hp, tf.constant(0), 3, 16, 20).numpy()[:, 0, 0, 0]
 
     anywhere, near, centred = (first_columns(s) for s in (1.0, 0.25, 0.0))
     np.testing.assert_allclose(centred, 0.3 * 99, atol=1e-3)  # (1 - 0.4) / 2 of the width
     assert np.abs(near - 29.7).max() <= 0.25 * 0.3 * 99 + 1e-3
     assert np.ptp(anywhere) > 2 * np.ptp(near)
+
+
+def test_shrinking_crops_fall_from_crop_max_to_crop_min_over_the_steps():
+    """crop_schedule shrink (MaCo's boxes): the crops' side follows the schedule, give or
+    take SHRINK_SPREAD, and leaves the uniform schedule's images alone in the same batch."""
+    ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (100, 100, 3))
+    images = tf.constant(np.stack([ramp] * 2))
+    rows = [hparams.Row(RenderSettings(crops=8, crop_min=0.1, crop_max=0.5, crop_spread=0.0,
+                                       crop_schedule=kind), 0, 0)
+            for kind in ("shrink", "uniform")]
+    hp = {k: tf.constant(v) for k, v in hparams.pack(rows, 11).items()}
+    hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, 11, 8))
+
+    def widths(t: int) -> np.ndarray:  # a centred crop of a ramp: its last column less its first
+        out = step._crops(images, hp, tf.constant(t), 11, 8, 20).numpy()[..., 0]
+        return (out[:, 0, -1] - out[:, 0, 0]).reshape(2, 8) / 99
+
+    first, last = widths(0), widths(10)
+    assert np.all(np.abs(first[0] - 0.5) <= step.SHRINK_SPREAD + 0.02)
+    assert np.all(np.abs(last[0] - 0.1) <= step.SHRINK_SPREAD + 0.02)
+    for row in (first[1], last[1]):  # uniform: anywhere in [0.1, 0.5], at every step
+        assert row.min() >= 0.1 - 0.02 and row.max() <= 0.5 + 0.02 and np.ptp(row) > 0.1
 
 
 def test_a_trial_renders_the_same_whatever_batches_ran_before_it(tiny):

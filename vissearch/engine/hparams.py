@@ -90,6 +90,7 @@ def pack(rows: list[Row], total: int) -> dict[str, np.ndarray]:
         "contrast": col(lambda s: s.contrast),
         "crop_min": col(lambda s: s.crop_min), "crop_max": col(lambda s: s.crop_max),
         "crop_spread": col(lambda s: s.crop_spread),
+        "crop_shrink": col(lambda s: s.crop_schedule == "shrink", bool),
     }
 
 

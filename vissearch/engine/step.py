@@ -29,6 +29,7 @@ from vissearch.models.loaded import LoadedModel
 from vissearch.settings.config import RenderSettings, TargetSpec
 
 _CACHE: dict[tuple, object] = {}
+SHRINK_SPREAD = 0.05  # crop_schedule shrink: a crop's side strays this far from the schedule
 
 
 def objective_of(loaded: LoadedModel, target: TargetSpec) -> tuple:
@@ -93,7 +94,7 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
             images = param.images(x, hp, pre)
             seen = _seen(images, hp, t, jit)
             if crops:
-                seen = _crops(seen, hp, t, crops, size, jit)
+                seen = _crops(seen, hp, t, total, crops, size, jit)
             elif view is not None:
                 seen = _resized(seen, view)
             batch = objectives.Batch(images, seen, hp["index"], hp, pre, max(crops, 1))
@@ -156,15 +157,20 @@ def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
     return tf.cond(tf.reduce_any(hp["robust"]), moved, lambda: images)
 
 
-def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
+def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, total: int, crops: int,
            side_out: int, portable: bool = False) -> tf.Tensor:
     """``[B * crops, S, S, 3]``: random square crops of each image, image by image, their side
-    a share of the image's between its ``crop_min`` and ``crop_max`` and their offset within
-    ``crop_spread`` of the centred one, resized to ``side_out``.
+    a share of the image's between its ``crop_min`` and ``crop_max`` (``crop_schedule:
+    shrink``: around a side that falls from ``crop_max`` to ``crop_min`` over the steps, give
+    or take :data:`SHRINK_SPREAD`, as MaCo's boxes do) and their offset within ``crop_spread``
+    of the centred one, resized to ``side_out``.
     Bilinear, so the gradient reaches every covered pixel."""
     u = tf.gather(hp["crop_uniforms"], t, axis=1)  # [B, crops, 3]
     lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
-    side = lo + (hi - lo) * u[..., 0]
+    done = tf.cast(t, tf.float32) / float(max(total - 1, 1))
+    shrunk = hi + (lo - hi) * done + SHRINK_SPREAD * (2.0 * u[..., 0] - 1.0)
+    side = tf.where(hp["crop_shrink"][:, None], tf.clip_by_value(shrunk, 0.02, 1.0),
+                    lo + (hi - lo) * u[..., 0])
     spread = hp["crop_spread"][:, None, None]  # 1: anywhere in the image; 0: centred
     where = tf.where(spread < 1.0, 0.5 + spread * (u[..., 1:] - 0.5), u[..., 1:])  # exact at 1
     y0, x0 = where[..., 0] * (1.0 - side), where[..., 1] * (1.0 - side)

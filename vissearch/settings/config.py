@@ -55,6 +55,9 @@ class RenderSettings(_Frozen):
     crop_min: float = Field(0.5, gt=0, le=1, description="smallest crop side, share of canvas")
     crop_max: float = Field(1.0, gt=0, le=1, description="largest crop side, share of canvas")
     crop_spread: float = Field(1.0, ge=0, le=1, description="crops stray: 1 anywhere, 0 centred")
+    crop_schedule: Literal["uniform", "shrink"] = Field(
+        "uniform", description="crop sides: uniform in [crop_min, crop_max] at every step, or "
+                               "shrink from crop_max to crop_min over the steps (MaCo's)")
     # update
     optimizer: Literal["sgd", "nesterov", "rmsprop", "adam"] = "sgd"
     lr: float = Field(1.0, gt=0, le=1e9)
