@@ -79,6 +79,18 @@ def test_urls_are_checked_in_one_line():
             objectstore.check_url(bad)
 
 
+def test_credentials_written_into_the_url_are_never_repeated():
+    for bad in ("s3://AKIAKEY:wJalr/XUtnFEMI-secret@bucket/p", "s3://wJalr-secret@bucket"):
+        with pytest.raises(ValueError, match=r"study.artifacts 's3://\*\*\*@bucket") as err:
+            objectstore.check_url(bad)
+        assert "secret" not in str(err.value) and "AKIAKEY" not in str(err.value)
+    raw = {"study": {"name": "x", "artifacts": "s3://AKIAKEY:wJalr-secret@bucket/p"},
+           "model": {"name": "zoo/shapes"}, "target": {"kind": "class", "indices": [0]}}
+    with pytest.raises(UserError) as err:
+        runconfig.from_mapping(raw)
+    assert "secret" not in str(err.value) and "AKIAKEY" not in str(err.value)
+
+
 def test_two_workers_write_to_s3_and_a_report_elsewhere_shows_every_image(
         aws, tmp_path, tiny_path):
     bucket, env = aws
