@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from vissearch import recipes, recovery, runconfig, trials
 from vissearch.engine import seeds
-from vissearch.errors import UserError
+from vissearch.errors import StoreUnreachable, UserError
 from vissearch.runconfig import RunConfig
 from vissearch.scoring import scores
 from vissearch.study import store
@@ -215,19 +215,33 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
         try:
             recorder.run(study, asked)
         except BaseException as err:  # Ctrl-C, or a failure to record: the next run retries
-            untold = [t for t in asked if t.number not in recorder.told]
-            for trial in untold:
-                trial.set_user_attr("error", "interrupted")
-                trial.set_user_attr("interrupted", True)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            untold = _put_back(study, asked, recorder.told, err)
             if isinstance(err, KeyboardInterrupt):
                 raise Interrupted(f"{len(untold)} running trials recorded FAIL (error: "
                                   "interrupted); run the same command to render them "
                                   "again") from None
+            if isinstance(err, StoreUnreachable):
+                n = len(untold)
+                raise StoreUnreachable(f"{err}; {n} trial{'s' * (n != 1)} put back (not "
+                                       "counted): run the same command once it answers") \
+                    from None
             raise
         finally:
             beat.unwatch(asked)
         _progress(cfg, study, bar, (time.perf_counter() - start) / len(asked))
+
+
+def _put_back(study: optuna.Study, asked: list[optuna.Trial], told: set[int],
+              err: BaseException) -> list[optuna.Trial]:
+    """Tell FAIL, marked interrupted (not counted; the next run renders them again), the asked
+    trials that were not told; returns them."""
+    untold = [t for t in asked if t.number not in told]
+    reason = str(err)[:500] if isinstance(err, StoreUnreachable) else "interrupted"
+    for trial in untold:
+        trial.set_user_attr("error", reason)
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return untold
 
 
 def _is_retry(t: optuna.trial.FrozenTrial) -> bool:
