@@ -139,6 +139,37 @@ def test_warm_start_from_a_missing_study_is_one_line(tiny_path, tmp_path):
         runconfig.from_mapping(raw)
 
 
+def test_a_warm_start_and_a_render_study_are_found_where_the_study_itself_lives(
+        tiny_path, tmp_path, monkeypatch):
+    """No storage or results under warm_start or render: the config's own study.storage (as
+    given, or by --storage / $VISSEARCH_STORAGE) and study.results are where they look."""
+    monkeypatch.chdir(tmp_path)  # ./results/ holds nothing
+    shared = f"sqlite:///{tmp_path / 'shared' / 'studies.db'}"
+    src = runner.run(runconfig.from_mapping(config(tiny_path, tmp_path / "a", name="src",
+                                                   n_trials=2, storage=shared)),
+                     progress=False)
+    best = store.ranked(src)[0]
+    raw = config(tiny_path, tmp_path / "b", name="warm", n_trials=1,
+                 warm_start={"study": "src", "top": 1})
+    path = tmp_path / "warm.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    study = runner.run(runconfig.load(str(path), storage=shared), progress=False)
+    assert study.trials[0].user_attrs["warm_start"] == f"study src trial {best.number}"
+    raw = config(tiny_path, tmp_path / "c", name="fixed", storage=shared)
+    raw["render"] = {"study": "src", "trial": "best"}
+    assert runconfig.from_mapping(raw).settings_from["trial"] == best.number
+    runner.run(runconfig.from_mapping(config(tiny_path, tmp_path / "d", name="loc",
+                                             n_trials=1)), progress=False)
+    local = config(tiny_path, tmp_path / "d", name="fixed")  # no storage: its results folder
+    local["render"] = {"study": "loc", "trial": "best"}
+    assert runconfig.from_mapping(local).settings_from["study"] == "loc"
+    local["study"]["results"] = str(tmp_path / "a")
+    with pytest.raises(UserError, match="no study named 'loc' in sqlite:///.*/a/loc.db"):
+        runconfig.from_mapping(local)
+    local["render"]["results"] = str(tmp_path / "d")  # named: looked for there
+    assert runconfig.from_mapping(local).settings_from["study"] == "loc"
+
+
 def test_to_params_clips_rounds_and_skips_missing_choices():
     from vissearch.study import searchspace
 

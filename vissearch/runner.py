@@ -105,7 +105,7 @@ def _warm_start(cfg: RunConfig, study: optuna.Study) -> None:
         return
     where = cfg.path or "config"
     for settings, came in recipes.warm_settings(cfg.study.warm_start, cfg.model, cfg.target,
-                                                where):
+                                                where, cfg.study):
         params, changes = recipes.to_params(settings, cfg.space, cfg.fixed)
         study.enqueue_trial(params, user_attrs={"warm_start": came}, skip_if_exists=True)
         print(f"warm start: {came}" + (f" ({'; '.join(changes)})" if changes else ""),
