@@ -158,6 +158,8 @@ def test_a_warm_start_and_a_render_study_are_found_where_the_study_itself_lives(
     raw = config(tiny_path, tmp_path / "c", name="fixed", storage=shared)
     raw["render"] = {"study": "src", "trial": "best"}
     assert runconfig.from_mapping(raw).settings_from["trial"] == best.number
+    raw["render"] = {"recipe": {"study": "src", "trial": "best"}}  # the README's form, too
+    assert runconfig.from_mapping(raw).settings_from["trial"] == best.number
     runner.run(runconfig.from_mapping(config(tiny_path, tmp_path / "d", name="loc",
                                              n_trials=1)), progress=False)
     local = config(tiny_path, tmp_path / "d", name="fixed")  # no storage: its results folder
@@ -168,6 +170,16 @@ def test_a_warm_start_and_a_render_study_are_found_where_the_study_itself_lives(
         runconfig.from_mapping(local)
     local["render"]["results"] = str(tmp_path / "d")  # named: looked for there
     assert runconfig.from_mapping(local).settings_from["study"] == "loc"
+
+
+def test_render_recipe_names_a_recipe_or_a_stored_trial(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path)
+    for bad in ({"recipe": {"trial": "best"}}, {"recipe": {"study": "s", "lr": 2.0}},
+                {"recipe": {"study": "s"}, "trial": 3}):
+        raw["render"] = bad
+        with pytest.raises(UserError, match=r"render.recipe is a recipe's name or file, or a "
+                                             r"stored trial as \{study: NAME, trial: best\}"):
+            runconfig.from_mapping(raw)
 
 
 def test_to_params_clips_rounds_and_skips_missing_choices():

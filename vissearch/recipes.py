@@ -172,6 +172,8 @@ def expand(render: Any, model: ModelSpec, target: TargetSpec, where: str,
     if not isinstance(render, dict) or not any(k in render for k in SOURCE_KEYS):
         return render, {}
     rest = {k: v for k, v in render.items() if k not in SOURCE_KEYS}
+    if isinstance(render.get("recipe"), dict):  # {recipe: {study: NAME, trial: best}}
+        render = {**rest, **_study_recipe(render, where)}
     if "recipe" in render:
         if any(k in render for k in STUDY_KEYS):
             raise UserError(f"{where}: render names a recipe or a study, not both")
@@ -187,6 +189,17 @@ def expand(render: Any, model: ModelSpec, target: TargetSpec, where: str,
         raise UserError(f"{where}: render.trial needs render.study (the study to take it from)")
     settings, came = trial_settings(render, where, home)
     return {**settings, **rest}, came
+
+
+def _study_recipe(render: dict[str, Any], where: str) -> dict[str, Any]:
+    """``render: {recipe: {study: NAME, trial: best}}``, the same as ``render: {study: NAME,
+    trial: best}``: a stored trial's settings as the recipe."""
+    inner = render["recipe"]
+    if "study" not in inner or set(inner) - set(STUDY_KEYS) or any(k in render
+                                                                   for k in STUDY_KEYS):
+        raise UserError(f"{where}: render.recipe is a recipe's name or file, or a stored trial "
+                        f"as {{study: NAME, trial: best}}; got {shorten(inner)}")
+    return inner
 
 
 def _where(spec: dict[str, Any], home: StudySpec | None) -> tuple[str | None, str]:
