@@ -182,6 +182,26 @@ def test_render_recipe_names_a_recipe_or_a_stored_trial(tiny_path, tmp_path):
             runconfig.from_mapping(raw)
 
 
+def test_a_run_refused_for_its_warm_start_leaves_no_study_and_no_folder(tiny_path, tmp_path):
+    optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path / 'empty.db'}")
+    only_filters = recipe_file(tmp_path, [entry("conv1", 2.0)])
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="other", storage=shared)  # the shared file exists
+    cases = [({"study": "nope"}, None, "no study named 'nope'"),
+             ({"study": "empty"}, None, "study 'empty' has no completed trial"),
+             ({"recipe": "no-such-recipe"}, None, "no such file or shipped recipe"),
+             ({"recipe": str(only_filters)}, None, "has no entry for class targets"),
+             ({"study": "nope"}, shared, "no study named 'nope'")]
+    for warm, storage, said in cases:
+        raw = config(tiny_path, tmp_path, name="refused", warm_start=warm)
+        raw["study"]["storage"] = storage
+        with pytest.raises(UserError, match=said):
+            runner.run(runconfig.from_mapping(raw), progress=False)
+        assert not (tmp_path / "refused.db").exists(), warm
+        assert not (tmp_path / "refused").exists(), warm  # no artifacts folder
+        assert "refused" not in optuna.get_all_study_names(shared), warm
+
+
 def test_to_params_clips_rounds_and_skips_missing_choices():
     from vissearch.study import searchspace
 

@@ -65,6 +65,9 @@ def make_sampler(cfg: RunConfig, worker: int = 0, existing: int = 0
 def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     """Create the study, or resume it if it exists with the same config (n_trials may change)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a warm start that cannot be had is refused before the study or its folder exists
+    warm = _warm_params(cfg) if cfg.study.warm_start and not store.trial_count(cfg.study) \
+        else []
     url = store.storage_url(cfg.study)
     directions = [scores.SCORES[o].direction for o in cfg.study.objectives]
     study = optuna.create_study(
@@ -84,7 +87,7 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
                                                                   cfg.study.results)))
         if cfg.study.artifacts:
             study.set_user_attr("artifacts", cfg.study.artifacts)
-        _warm_start(cfg, study)
+        _warm_start(study, warm)
     elif (stored.get("study") or {}).get("storage") != cfg.stored()["study"].get("storage") \
             and _comparable(stored) == _comparable(cfg.stored()):
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))  # a password out
@@ -97,16 +100,24 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     return study
 
 
-def _warm_start(cfg: RunConfig, study: optuna.Study) -> None:
-    """Enqueue ``study.warm_start``'s known settings in a study that has no trial yet: they are
-    its first trials, before the sampler's own draws. A value outside the space is clipped to it,
-    a choice the space lacks is left to the sampler, and each such change is printed."""
-    if not cfg.study.warm_start or study.get_trials(deepcopy=False):
-        return
-    where = cfg.path or "config"
+def _warm_params(cfg: RunConfig) -> list[tuple[dict, str, list[str]]]:
+    """``study.warm_start``'s known settings as parameters of the space, each with where it came
+    from and what was changed to fit: a value outside the space is clipped to it, a choice the
+    space lacks is left to the sampler."""
+    warm = []
     for settings, came in recipes.warm_settings(cfg.study.warm_start, cfg.model, cfg.target,
-                                                where, cfg.study):
+                                                cfg.path or "config", cfg.study):
         params, changes = recipes.to_params(settings, cfg.space, cfg.fixed)
+        warm.append((params, came, changes))
+    return warm
+
+
+def _warm_start(study: optuna.Study, warm: list[tuple[dict, str, list[str]]]) -> None:
+    """Enqueue the warm start's settings in a study that has no trial yet: they are its first
+    trials, before the sampler's own draws; each change made to fit the space is printed."""
+    if not warm or study.get_trials(deepcopy=False):
+        return
+    for params, came, changes in warm:
         study.enqueue_trial(params, user_attrs={"warm_start": came}, skip_if_exists=True)
         print(f"warm start: {came}" + (f" ({'; '.join(changes)})" if changes else ""),
               flush=True)
