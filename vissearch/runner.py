@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -170,6 +171,10 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     study = open_or_create(cfg, worker)
     recovery.fail_stale(study)
     recovery.requeue_interrupted(study)
+    strays = recovery.remove_strays(study)
+    if strays and not worker:
+        folder = Path(study.user_attrs["artifact_dir"]).parent
+        print(f"removed {len(strays)} files that killed writes left in {folder}", flush=True)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
