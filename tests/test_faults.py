@@ -319,6 +319,35 @@ def test_images_of_a_trial_killed_while_uploading_are_removed(tmp_path, tiny_pat
     assert runner.counted(study) == 2
 
 
+def test_files_a_killed_write_left_are_removed_when_no_trial_runs(tmp_path, tiny_path, capsys):
+    """A kill -9 inside a write leaves a .tmp file; one just after an upload, before Optuna notes
+    it on the trial, an image no trial references. The next run removes both kinds (not while
+    a trial runs: a live worker's write looks the same), and keeps every recorded image."""
+    from vissearch import recovery, runconfig
+
+    _, raw = write_config(tmp_path, tiny_path, "strays", n_trials=1)
+    cfg = runconfig.from_mapping(raw)
+    study = runner.run(cfg, progress=False)
+    base = study.user_attrs["artifact_dir"]
+    kept = sorted(os.listdir(base))
+    folder = os.path.join(os.path.dirname(base), "trials", "0000")
+    strays = [os.path.join(base, str(uuid.uuid4())), os.path.join(base, str(uuid.uuid4())),
+              os.path.join(base, f".{uuid.uuid4()}.k2j3h4.tmp"),
+              os.path.join(folder, ".grid.png.a8d7s6.tmp")]
+    for path in strays:
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half")
+    running = runner._ask(study)  # another worker's trial: its writes may be these
+    assert recovery.remove_strays(study) == [] and all(map(os.path.exists, strays))
+    study.tell(running, state=optuna.trial.TrialState.FAIL)
+    capsys.readouterr()
+    study = runner.run(cfg, progress=False)
+    assert f"removed 4 files that killed writes left in {os.path.dirname(base)}\n" in \
+        capsys.readouterr().out
+    assert not [p for p in strays if os.path.exists(p)]
+    assert sorted(os.listdir(base)) == kept and os.path.isfile(os.path.join(folder, "grid.png"))
+
+
 def test_a_worker_whose_budget_is_spent_still_runs_the_waiting_retries(tmp_path, tiny_path):
     """Killed trials' retries wait in the study; a worker with a budget of 1 takes them all
     (before, it took one and left the rest WAITING for ever)."""

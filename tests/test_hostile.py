@@ -195,6 +195,11 @@ def test_a_storage_password_is_never_printed_passed_on_a_command_line_or_stored(
     assert "s3cret" not in json.dumps(cfg.stored())  # what the study, dashboard, report show
     assert cfg.stored()["study"]["storage"] == "postgresql://user:***@127.0.0.1:5/db"
     assert "s3cret" not in "\n".join(commands.next_lines("c.yaml", SECRET_URL))
+    monkeypatch.setenv(commands.STORAGE_ENV, SECRET_URL)  # pasted, --storage would override it
+    assert "--storage" not in "\n".join(commands.next_lines("c.yaml", SECRET_URL))
+    other = "postgresql://user@127.0.0.1:5/other"  # given on the command line: named again
+    assert f"--storage {other} " in "\n".join(commands.next_lines("c.yaml", other))
+    monkeypatch.delenv(commands.STORAGE_ENV)
     launched = []
 
     class Fake:

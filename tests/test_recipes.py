@@ -139,6 +139,69 @@ def test_warm_start_from_a_missing_study_is_one_line(tiny_path, tmp_path):
         runconfig.from_mapping(raw)
 
 
+def test_a_warm_start_and_a_render_study_are_found_where_the_study_itself_lives(
+        tiny_path, tmp_path, monkeypatch):
+    """No storage or results under warm_start or render: the config's own study.storage (as
+    given, or by --storage / $VISSEARCH_STORAGE) and study.results are where they look."""
+    monkeypatch.chdir(tmp_path)  # ./results/ holds nothing
+    shared = f"sqlite:///{tmp_path / 'shared' / 'studies.db'}"
+    src = runner.run(runconfig.from_mapping(config(tiny_path, tmp_path / "a", name="src",
+                                                   n_trials=2, storage=shared)),
+                     progress=False)
+    best = store.ranked(src)[0]
+    raw = config(tiny_path, tmp_path / "b", name="warm", n_trials=1,
+                 warm_start={"study": "src", "top": 1})
+    path = tmp_path / "warm.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    study = runner.run(runconfig.load(str(path), storage=shared), progress=False)
+    assert study.trials[0].user_attrs["warm_start"] == f"study src trial {best.number}"
+    raw = config(tiny_path, tmp_path / "c", name="fixed", storage=shared)
+    raw["render"] = {"study": "src", "trial": "best"}
+    assert runconfig.from_mapping(raw).settings_from["trial"] == best.number
+    raw["render"] = {"recipe": {"study": "src", "trial": "best"}}  # the README's form, too
+    assert runconfig.from_mapping(raw).settings_from["trial"] == best.number
+    runner.run(runconfig.from_mapping(config(tiny_path, tmp_path / "d", name="loc",
+                                             n_trials=1)), progress=False)
+    local = config(tiny_path, tmp_path / "d", name="fixed")  # no storage: its results folder
+    local["render"] = {"study": "loc", "trial": "best"}
+    assert runconfig.from_mapping(local).settings_from["study"] == "loc"
+    local["study"]["results"] = str(tmp_path / "a")
+    with pytest.raises(UserError, match="no study named 'loc' in sqlite:///.*/a/loc.db"):
+        runconfig.from_mapping(local)
+    local["render"]["results"] = str(tmp_path / "d")  # named: looked for there
+    assert runconfig.from_mapping(local).settings_from["study"] == "loc"
+
+
+def test_render_recipe_names_a_recipe_or_a_stored_trial(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path)
+    for bad in ({"recipe": {"trial": "best"}}, {"recipe": {"study": "s", "lr": 2.0}},
+                {"recipe": {"study": "s"}, "trial": 3}):
+        raw["render"] = bad
+        with pytest.raises(UserError, match=r"render.recipe is a recipe's name or file, or a "
+                                             r"stored trial as \{study: NAME, trial: best\}"):
+            runconfig.from_mapping(raw)
+
+
+def test_a_run_refused_for_its_warm_start_leaves_no_study_and_no_folder(tiny_path, tmp_path):
+    optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path / 'empty.db'}")
+    only_filters = recipe_file(tmp_path, [entry("conv1", 2.0)])
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="other", storage=shared)  # the shared file exists
+    cases = [({"study": "nope"}, None, "no study named 'nope'"),
+             ({"study": "empty"}, None, "study 'empty' has no completed trial"),
+             ({"recipe": "no-such-recipe"}, None, "no such file or shipped recipe"),
+             ({"recipe": str(only_filters)}, None, "has no entry for class targets"),
+             ({"study": "nope"}, shared, "no study named 'nope'")]
+    for warm, storage, said in cases:
+        raw = config(tiny_path, tmp_path, name="refused", warm_start=warm)
+        raw["study"]["storage"] = storage
+        with pytest.raises(UserError, match=said):
+            runner.run(runconfig.from_mapping(raw), progress=False)
+        assert not (tmp_path / "refused.db").exists(), warm
+        assert not (tmp_path / "refused").exists(), warm  # no artifacts folder
+        assert "refused" not in optuna.get_all_study_names(shared), warm
+
+
 def test_to_params_clips_rounds_and_skips_missing_choices():
     from vissearch.study import searchspace
 

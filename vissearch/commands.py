@@ -80,12 +80,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def next_lines(config: str, storage: str | None) -> list[str]:
-    """The commands to look further, the storage's password hidden (name it again, or set
-    $VISSEARCH_STORAGE, to run them)."""
+    """The commands to look further. ``--storage`` appears only when it was given on the command
+    line, its password hidden: one that came from $VISSEARCH_STORAGE is found there again, and a
+    pasted ``--storage '...:***@...'`` would override it and fail."""
     from vissearch.study import store
 
     config = shlex.quote(config)
-    extra = f" --storage {shlex.quote(store.shown(storage))}" if storage else ""
+    given = storage and storage != os.environ.get(STORAGE_ENV)
+    extra = f" --storage {shlex.quote(store.shown(storage))}" if given else ""
     return ["next:", f"  python -m vissearch leaderboard {config}{extra}",
             f"  python -m vissearch report {config}{extra} --out out/report",
             f"  python -m vissearch reproduce {config}{extra} --trial best --out out/best"]

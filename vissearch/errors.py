@@ -14,6 +14,11 @@ class UserError(Exception):
     """A mistake the user can fix: a bad setting, a missing file, an unknown name."""
 
 
+class StoreUnreachable(UserError):
+    """The object store holding a study's images does not answer. No setting is at fault: a
+    trial that meets it is put back to run again, never recorded as the settings' failure."""
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" (did you mean: a, b?)"`` for the choices nearest to ``name``, or ``""``."""
     near = difflib.get_close_matches(str(name)[:200], [str(c) for c in choices], n=n, cutoff=0.5)

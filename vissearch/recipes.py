@@ -37,6 +37,7 @@ from vissearch.settings import yamlfile
 from vissearch.settings.config import (
     ModelSpec,
     RenderSettings,
+    StudySpec,
     TargetSpec,
     _Frozen,
     changed,
@@ -78,13 +79,14 @@ class Recipe(_Frozen):
 
 class WarmStart(_Frozen):
     """``study.warm_start``: the best ``top`` trials of another study, or a recipe's entry, run
-    before the sampler's own draws."""
+    before the sampler's own draws. The study is looked for where the config's own study lives
+    (its storage, else its results folder) unless ``storage`` or ``results`` says otherwise."""
 
     study: str | None = None
     recipe: str | None = None
     top: int = Field(3, ge=1, le=1000)
     storage: str | None = None
-    results: str = "results"
+    results: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> WarmStart:
@@ -161,12 +163,17 @@ def lookup(recipe: Recipe, target: TargetSpec, label: str = "recipe") -> tuple[E
 
 
 def expand(render: Any, model: ModelSpec, target: TargetSpec, where: str,
-           base: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+           base: Path | None = None, home: StudySpec | None = None
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``render:`` as plain settings, and a record of where they came from (empty when the
-    section names no recipe or study). The section's other keys override the source's."""
+    section names no recipe or study). The section's other keys override the source's. A
+    study is looked for where ``home`` (the config's own study) lives unless the section
+    names a ``storage`` or ``results``."""
     if not isinstance(render, dict) or not any(k in render for k in SOURCE_KEYS):
         return render, {}
     rest = {k: v for k, v in render.items() if k not in SOURCE_KEYS}
+    if isinstance(render.get("recipe"), dict):  # {recipe: {study: NAME, trial: best}}
+        render = {**rest, **_study_recipe(render, where)}
     if "recipe" in render:
         if any(k in render for k in STUDY_KEYS):
             raise UserError(f"{where}: render names a recipe or a study, not both")
@@ -180,19 +187,40 @@ def expand(render: Any, model: ModelSpec, target: TargetSpec, where: str,
         return {**entry.render, **rest}, came
     if "study" not in render:
         raise UserError(f"{where}: render.trial needs render.study (the study to take it from)")
-    settings, came = trial_settings(render, where)
+    settings, came = trial_settings(render, where, home)
     return {**settings, **rest}, came
 
 
-def trial_settings(spec: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The settings a stored trial rendered with (``{study, trial, storage, results}``)."""
+def _study_recipe(render: dict[str, Any], where: str) -> dict[str, Any]:
+    """``render: {recipe: {study: NAME, trial: best}}``, the same as ``render: {study: NAME,
+    trial: best}``: a stored trial's settings as the recipe."""
+    inner = render["recipe"]
+    if "study" not in inner or set(inner) - set(STUDY_KEYS) or any(k in render
+                                                                   for k in STUDY_KEYS):
+        raise UserError(f"{where}: render.recipe is a recipe's name or file, or a stored trial "
+                        f"as {{study: NAME, trial: best}}; got {shorten(inner)}")
+    return inner
+
+
+def _where(spec: dict[str, Any], home: StudySpec | None) -> tuple[str | None, str]:
+    """The storage and results folder to look for a named study in: the ones ``spec`` names,
+    else the config's own study's (``home``), else ``results/``."""
+    if spec.get("storage") or spec.get("results") or home is None:
+        return spec.get("storage"), str(spec.get("results") or "results")
+    return home.storage, home.results
+
+
+def trial_settings(spec: dict[str, Any], where: str, home: StudySpec | None = None
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings a stored trial rendered with (``{study, trial, storage, results}``; the
+    study looked for where ``home`` lives unless ``storage`` or ``results`` is given)."""
     from vissearch.study import store
 
     try:
         name = safe_name(spec["study"])
     except ValueError as err:
         raise UserError(f"{where}: render.study {err}") from None
-    study = store.open_study(name, spec.get("storage"), str(spec.get("results", "results")))
+    study = store.open_study(name, *_where(spec, home))
     trial = store.find_trial(study, str(spec.get("trial", "best")))
     if "settings" not in trial.user_attrs:
         raise UserError(f"{where}: trial {trial.number} of study {spec['study']} recorded no "
@@ -236,16 +264,18 @@ def write(path: Path, model: dict[str, Any], about: str, layers: list[str],
 
 
 def warm_settings(spec: dict[str, Any], model: ModelSpec, target: TargetSpec,
-                  where: str) -> list[tuple[dict[str, Any], str]]:
+                  where: str, home: StudySpec | None = None
+                  ) -> list[tuple[dict[str, Any], str]]:
     """The settings a warm start enqueues, each with its origin: the best ``top`` trials of a
-    study, or a recipe's entry for the target."""
+    study (looked for where ``home`` lives unless the warm start names a storage or results
+    folder), or a recipe's entry for the target."""
     warm = parse(WarmStart, spec, where=f"{where}: study.warm_start")
     if warm.recipe is not None:
         settings, came = expand({"recipe": warm.recipe}, model, target, where)
         return [(settings, f"recipe {warm.recipe} ({came.get('layer') or 'class'})")]
     from vissearch.study import store
 
-    study = store.open_study(warm.study, warm.storage, warm.results)
+    study = store.open_study(warm.study, *_where(warm.model_dump(), home))
     best = [t for t in store.preferred(study) if "settings" in t.user_attrs][:warm.top]
     if not best:
         raise UserError(f"{where}: study.warm_start: study {warm.study!r} has no completed "

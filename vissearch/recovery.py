@@ -3,22 +3,27 @@
 A worker's heartbeat thread keeps its running trials alive in the storage; a trial whose
 heartbeat stops is failed after a grace period and its settings run again (Optuna's
 ``RetryHeartbeatStaleTrialCallback``, or :func:`requeue_interrupted` at the next start), and
-the images such a trial had uploaded before it recorded them are deleted.
+the images such a trial had uploaded before it recorded them are deleted; so are, when no trial
+is running, the files a kill left in the study's folder that no trial references (a ``.tmp``
+of a write cut short, an image whose upload finished just before the kill).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import optuna
 
 from vissearch import trials
-from vissearch.study import store
+from vissearch.study import objectstore, store
 
 ARTIFACT_ATTR = "artifacts:"  # optuna.artifacts notes each upload as a trial system attribute
+ARTIFACT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def rerun(t: optuna.trial.FrozenTrial) -> bool:
@@ -125,3 +130,40 @@ def _remove_partial_images(study: optuna.Study, artifacts, trial: optuna.trial.F
     folder = store.trial_folder(study, trial.number)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_strays(study: optuna.Study) -> list[Path]:
+    """Delete what a killed write left in the study's local folder: ``.tmp`` files
+    (:mod:`vissearch.files`) and images uploaded by a trial killed before Optuna noted the
+    upload on it (no trial references them). Only when no trial is running anywhere: a live
+    worker's write in progress looks the same. The folder is listed before the trials are read,
+    so a file that appears meanwhile is never taken. Object storage is left alone (its prefix
+    may hold other studies' images). Returns the files removed."""
+    base = study.user_attrs.get("artifact_dir")
+    if not base or objectstore.is_remote(study.user_attrs.get("artifacts")):
+        return []
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    listed = [*base.iterdir(), *(f for d in base.parent.glob("trials/*") if d.is_dir()
+                                 for f in d.iterdir())]
+    known = study.get_trials(deepcopy=False)
+    if any(t.state == optuna.trial.TrialState.RUNNING for t in known):
+        return []
+    own = study._storage.get_study_system_attrs(study._study_id)  # uploads to the study itself
+    referenced = {k.removeprefix(ARTIFACT_ATTR) for attrs in [own, *(t.system_attrs
+                                                                  for t in known)]
+                  for k in attrs if k.startswith(ARTIFACT_ATTR)}
+    for t in known:  # and whatever a trial recorded, whoever uploaded it
+        images = t.user_attrs.get("images") or {}
+        referenced |= {str(images.get("grid")), *map(str, images.get("targets", {}).values())}
+    removed = []
+    for path in listed:
+        tmp = path.name.startswith(".") and path.name.endswith(".tmp")
+        orphan = path.parent == base and ARTIFACT_ID.match(path.name) \
+            and path.name not in referenced
+        if (tmp or orphan) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -95,7 +95,8 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     target = labels.resolve_target(sections.target, sections.model, where)
     explicit = {k: v for k, v in sections.render.items() if k not in recipes.SOURCE_KEYS}
     space = searchspace.load(sections.search, base=base, fixed=explicit)
-    fixed, came = recipes.expand(dict(sections.render), sections.model, target, where, base)
+    fixed, came = recipes.expand(dict(sections.render), sections.model, target, where, base,
+                                 sections.study)
     if came:  # a recipe's or a trial's settings that the space searches are left to the search
         came["searched"] = sorted(set(fixed) & set(space.names))
         fixed = {k: v for k, v in fixed.items() if k not in space.names}

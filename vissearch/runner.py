@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from vissearch import recipes, recovery, runconfig, trials
 from vissearch.engine import seeds
-from vissearch.errors import UserError
+from vissearch.errors import StoreUnreachable, UserError
 from vissearch.runconfig import RunConfig
 from vissearch.scoring import scores
 from vissearch.study import store
@@ -65,6 +66,9 @@ def make_sampler(cfg: RunConfig, worker: int = 0, existing: int = 0
 def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     """Create the study, or resume it if it exists with the same config (n_trials may change)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a warm start that cannot be had is refused before the study or its folder exists
+    warm = _warm_params(cfg) if cfg.study.warm_start and not store.trial_count(cfg.study) \
+        else []
     url = store.storage_url(cfg.study)
     directions = [scores.SCORES[o].direction for o in cfg.study.objectives]
     study = optuna.create_study(
@@ -84,7 +88,7 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
                                                                   cfg.study.results)))
         if cfg.study.artifacts:
             study.set_user_attr("artifacts", cfg.study.artifacts)
-        _warm_start(cfg, study)
+        _warm_start(study, warm)
     elif (stored.get("study") or {}).get("storage") != cfg.stored()["study"].get("storage") \
             and _comparable(stored) == _comparable(cfg.stored()):
         study.set_user_attr("config", json.loads(json.dumps(cfg.stored())))  # a password out
@@ -97,16 +101,24 @@ def open_or_create(cfg: RunConfig, worker: int = 0) -> optuna.Study:
     return study
 
 
-def _warm_start(cfg: RunConfig, study: optuna.Study) -> None:
-    """Enqueue ``study.warm_start``'s known settings in a study that has no trial yet: they are
-    its first trials, before the sampler's own draws. A value outside the space is clipped to it,
-    a choice the space lacks is left to the sampler, and each such change is printed."""
-    if not cfg.study.warm_start or study.get_trials(deepcopy=False):
-        return
-    where = cfg.path or "config"
+def _warm_params(cfg: RunConfig) -> list[tuple[dict, str, list[str]]]:
+    """``study.warm_start``'s known settings as parameters of the space, each with where it came
+    from and what was changed to fit: a value outside the space is clipped to it, a choice the
+    space lacks is left to the sampler."""
+    warm = []
     for settings, came in recipes.warm_settings(cfg.study.warm_start, cfg.model, cfg.target,
-                                                where):
+                                                cfg.path or "config", cfg.study):
         params, changes = recipes.to_params(settings, cfg.space, cfg.fixed)
+        warm.append((params, came, changes))
+    return warm
+
+
+def _warm_start(study: optuna.Study, warm: list[tuple[dict, str, list[str]]]) -> None:
+    """Enqueue the warm start's settings in a study that has no trial yet: they are its first
+    trials, before the sampler's own draws; each change made to fit the space is printed."""
+    if not warm or study.get_trials(deepcopy=False):
+        return
+    for params, came, changes in warm:
         study.enqueue_trial(params, user_attrs={"warm_start": came}, skip_if_exists=True)
         print(f"warm start: {came}" + (f" ({'; '.join(changes)})" if changes else ""),
               flush=True)
@@ -159,6 +171,10 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     study = open_or_create(cfg, worker)
     recovery.fail_stale(study)
     recovery.requeue_interrupted(study)
+    strays = recovery.remove_strays(study)
+    if strays and not worker:
+        folder = Path(study.user_attrs["artifact_dir"]).parent
+        print(f"removed {len(strays)} files that killed writes left in {folder}", flush=True)
     done = counted(study)
     if done >= cfg.study.n_trials:
         print(f"study {cfg.study.name}: {done} of {cfg.study.n_trials} trials already finished")
@@ -215,19 +231,33 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
         try:
             recorder.run(study, asked)
         except BaseException as err:  # Ctrl-C, or a failure to record: the next run retries
-            untold = [t for t in asked if t.number not in recorder.told]
-            for trial in untold:
-                trial.set_user_attr("error", "interrupted")
-                trial.set_user_attr("interrupted", True)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            untold = _put_back(study, asked, recorder.told, err)
             if isinstance(err, KeyboardInterrupt):
                 raise Interrupted(f"{len(untold)} running trials recorded FAIL (error: "
                                   "interrupted); run the same command to render them "
                                   "again") from None
+            if isinstance(err, StoreUnreachable):
+                n = len(untold)
+                raise StoreUnreachable(f"{err}; {n} trial{'s' * (n != 1)} put back (not "
+                                       "counted): run the same command once it answers") \
+                    from None
             raise
         finally:
             beat.unwatch(asked)
         _progress(cfg, study, bar, (time.perf_counter() - start) / len(asked))
+
+
+def _put_back(study: optuna.Study, asked: list[optuna.Trial], told: set[int],
+              err: BaseException) -> list[optuna.Trial]:
+    """Tell FAIL, marked interrupted (not counted; the next run renders them again), the asked
+    trials that were not told; returns them."""
+    untold = [t for t in asked if t.number not in told]
+    reason = str(err)[:500] if isinstance(err, StoreUnreachable) else "interrupted"
+    for trial in untold:
+        trial.set_user_attr("error", reason)
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return untold
 
 
 def _is_retry(t: optuna.trial.FrozenTrial) -> bool:

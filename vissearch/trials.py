@@ -27,6 +27,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 
 from vissearch.engine import budget, halving, hparams, render, seeds
+from vissearch.errors import StoreUnreachable
 from vissearch.imageio import write_png
 from vissearch.models import resolve as models
 from vissearch.models import zoo
@@ -183,7 +184,8 @@ class Recorder:
     def finish(self, study: optuna.Study, trial: optuna.Trial, result: render.RenderResult,
                seconds: float, population: list[int]) -> None:
         """Record the trial and tell its state: PRUNED when it stopped early, FAIL when its
-        objective is not a finite number, COMPLETE otherwise."""
+        objective is not a finite number, COMPLETE otherwise. An object store that does not
+        answer raises :class:`StoreUnreachable` instead (the trial is left untold)."""
         try:
             computed = self.record(trial, result, seconds, population)
             if result.stopped in ("pruned", "callback"):
@@ -197,6 +199,8 @@ class Recorder:
             if bad:
                 raise FloatingPointError(f"objective {bad[0]} is {computed[bad[0]]}")
             self._tell(study, trial, values=values[0] if len(values) == 1 else values)
+        except StoreUnreachable:
+            raise  # not the settings' fault: the run stops and the trial runs again
         except Exception as err:
             self.fail(study, trial, err)
 

@@ -10,14 +10,16 @@ are never part of the URL, never printed, never stored in the study.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from vissearch.errors import UserError, shorten
+from vissearch.errors import StoreUnreachable, UserError, shorten
 from vissearch.files import write_stream
-from vissearch.settings.artifacts import URL, check_url  # noqa: F401 (re-exported)
+from vissearch.settings.artifacts import URL, check_url, masked  # noqa: F401 (re-exported)
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what Optuna's artifact ids look like
 
@@ -50,14 +52,31 @@ class S3Store:
             raise UserError(f"artifact id {shorten(artifact_id)} is not one Optuna makes")
         return f"{self.prefix}/{artifact_id}" if self.prefix else artifact_id
 
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """A call to the server; one that cannot reach it is :class:`StoreUnreachable`, one line
+        naming the endpoint (never a botocore traceback)."""
+        from botocore.exceptions import ConnectionError as NoConnection
+        from botocore.exceptions import HTTPClientError
+
+        try:
+            yield
+        except (NoConnection, HTTPClientError) as err:
+            endpoint = masked(self.client.meta.endpoint_url)
+            raise StoreUnreachable(f"study.artifacts {self.url}: the object store at {endpoint} "
+                                   f"does not answer ({type(err).__name__})") from None
+
     def open_reader(self, artifact_id: str) -> BinaryIO:
-        return self.inner.open_reader(self._key(artifact_id))
+        with self.answering():
+            return self.inner.open_reader(self._key(artifact_id))
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        self.inner.write(self._key(artifact_id), content_body)
+        with self.answering():
+            self.inner.write(self._key(artifact_id), content_body)
 
     def remove(self, artifact_id: str) -> None:
-        self.inner.remove(self._key(artifact_id))
+        with self.answering():
+            self.inner.remove(self._key(artifact_id))
 
     def name(self, artifact_id: str, relative: str) -> None:
         """Readable file names are for a local folder; object storage keeps the ids."""
@@ -81,8 +100,9 @@ class S3Store:
             return path
         from optuna.artifacts.exceptions import ArtifactNotFound
 
-        try:
-            reader = self.inner.open_reader(key)
-        except ArtifactNotFound:
-            return None
-        return write_stream(path, reader)
+        with self.answering():
+            try:
+                reader = self.inner.open_reader(key)
+            except ArtifactNotFound:
+                return None
+            return write_stream(path, reader)

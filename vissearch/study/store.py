@@ -206,6 +206,19 @@ def open_study(name: str, storage: str | None = None, results: str = "results") 
         raise UserError(f"no study named {name!r} in {shown(url)}; run it first") from None
 
 
+def trial_count(study: StudySpec) -> int:
+    """How many trials the config's study has; 0 when it does not exist yet (creating nothing:
+    no SQLite file, no study)."""
+    url = storage_url(study, create=False)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return 0
+    try:
+        found = optuna.load_study(study_name=study.name, storage=make_storage(url))
+    except KeyError:
+        return 0
+    return len(found.get_trials(deepcopy=False))
+
+
 def trial_file(study: optuna.Study, images: dict, key: str) -> Path | None:
     """A trial's image by key (``grid`` or a target index) under its readable name in
     ``results/NAME/trials/``, else under its artifact id; None when it is not on disk."""
