@@ -22,13 +22,14 @@ STUDY_SIDE = ["vissearch", "vissearch.engine", "vissearch.models", "vissearch.sc
               "vissearch.runconfig", "vissearch.scoring.scores", "vissearch.study.searchspace",
               "vissearch.engine.seeds", "vissearch.engine.spectrum", "vissearch.study.store",
               "vissearch.settings.validate", "vissearch.settings.yamlfile", "vissearch.models.zoo",
-              "vissearch.models.zoo.torchfile"]
+              "vissearch.models.zoo.torchfile", "vissearch.models.onnxnames"]
 ENGINE = ["vissearch.engine.budget", "vissearch.scoring.evaluate", "vissearch.experiment",
           "vissearch.engine.hparams", "vissearch.models.resolve", "vissearch.engine.objectives",
           "vissearch.engine.optimizers", "vissearch.engine.param", "vissearch.engine.precision",
           "vissearch.engine.regularizers", "vissearch.engine.render", "vissearch.engine.step",
           "vissearch.engine.transforms", "vissearch.models.zoo.data",
-          "vissearch.models.zoo.efficientnet", "vissearch.models.zoo.train"]
+          "vissearch.models.zoo.efficientnet", "vissearch.models.zoo.train",
+          "vissearch.models.onnxconvert"]
 BRIDGES = ["vissearch.__main__", "vissearch.apply", "vissearch.recovery", "vissearch.reproduce",
            "vissearch.runner", "vissearch.trials", "vissearch.tune"]
 

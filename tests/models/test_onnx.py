@@ -1,0 +1,303 @@
+"""PyTorch and ONNX models: exported, converted by ``python -m vissearch convert``, checked against
+the original, searched. Needs the ``[torch]`` extra (torch, onnx, onnxruntime, onnx2keras);
+torchvision's resnet18 also needs torchvision. Without them these tests skip, saying why."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+for _module in ("torch", "onnx", "onnxruntime", "onnx2keras"):
+    pytest.importorskip(_module, reason=f"{_module} is not installed (pip install "
+                                        "'vissearch[torch]' and onnx2keras --no-deps)")
+
+import keras  # noqa: E402
+import onnx  # noqa: E402
+import torch  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+from torch import nn  # noqa: E402
+
+from vissearch import runconfig, runner  # noqa: E402
+from vissearch.cli import main  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
+from vissearch.models import onnxconvert  # noqa: E402
+from vissearch.models import resolve as models  # noqa: E402
+from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
+
+# torch's legacy (TorchScript) exporter warns that it is deprecated; it is what onnx2keras reads
+# and that a traced shape is a constant (the export's size, as intended)
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")]
+MATCH = 1e-4  # largest |Keras - torch| accepted on a logit of these float32 networks
+
+
+class Small(nn.Module):
+    """A residual CNN with what torchvision's models use: BN, max pool, average pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5, stride=2, padding=2, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        x = torch.relu(x + self.conv2(x))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def export(module: nn.Module, path, side: int, seed: int = 0) -> np.ndarray:
+    """Export ``module`` (eval mode) at ``side`` px; returns torch's logits on a fixed input."""
+    torch.manual_seed(seed)
+    module.eval()
+    for m in module.modules():  # running statistics that are not the identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.from_numpy(probe(side))
+    torch.onnx.export(module, x, str(path), input_names=["image"], output_names=["logits"],
+                      dynamo=False)
+    with torch.no_grad():
+        return module(x).numpy()
+
+
+def probe(side: int) -> np.ndarray:
+    return np.random.default_rng(7).standard_normal((2, 3, side, side), dtype=np.float32)
+
+
+def keras_logits(model, side: int) -> np.ndarray:
+    return np.asarray(model(np.transpose(probe(side), (0, 2, 3, 1)), training=False))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "small.onnx"
+    return path, export(Small(), path, 32)
+
+
+def test_convert_matches_torch_names_layers_and_reloads_safely(small, tmp_path, capsys):
+    path, want = small
+    out = tmp_path / "small.keras"
+    assert main(["convert", str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "largest difference from onnxruntime" in text and "/conv2/Conv" in text
+    model = keras.saving.load_model(out, compile=False)  # safe mode: no Lambda layers
+    names = [layer.name for layer in model.layers]
+    assert {"conv1", "bn1", "pool", "conv2", "fc"} - {"bn1"} <= set(names)
+    assert model.input_shape == (None, None, None, 3)  # NHWC, any size
+    assert np.abs(keras_logits(model, 32) - want).max() < MATCH
+    loaded = models.load(ModelSpec(path=str(out), preprocess="torch"))
+    result = render(loaded, TargetSpec(kind="filter", layer="conv2", indices=[0, 1]),
+                    RenderSettings(size=32, steps=8, lr=0.5))
+    assert (result.activations > result.curves[0]).all()
+
+
+def refused(args: list[str], capsys) -> str:
+    assert main(args) != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_past_the_tolerance_it_is_refused_with_the_figure(small, tmp_path, capsys):
+    path, _ = small
+    out = tmp_path / "m.keras"
+    line = refused(["convert", str(path), "--out", str(out), "--tolerance", "1e-12"], capsys)
+    assert "differs from onnxruntime by up to" in line and "1e-12" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def graph_file(path, nodes, inputs, outputs, inits=()) -> str:
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, list(inits)),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def value(name, dims):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def weight(name, shape):
+    data = np.ones(shape, np.float32).ravel().tolist()
+    return helper.make_tensor(name, TensorProto.FLOAT, shape, data)
+
+
+def bad_files(tmp_path) -> dict[str, tuple[str, str]]:
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv")
+    w = weight("w", [4, 3, 3, 3])
+    return {
+        "not onnx": (str((tmp_path / "a.onnx").write_text("hello") and tmp_path / "a.onnx"),
+                     "is not an ONNX model"),
+        "operator": (graph_file(tmp_path / "b.onnx", [conv, helper.make_node(
+            "Erf", ["c"], ["y"], name="/erf/Erf")], [value("x", [1, 3, 8, 8])],
+            [value("y", [1, 4, 6, 6])], [w]), "operator Erf (node '/erf/Erf')"),
+        "dynamic": (graph_file(tmp_path / "c.onnx", [conv], [value("x", ["N", 3, "H", "W"])],
+                               [value("c", ["N", 4, "h", "w"])], [w]), "--size"),
+        "no spatial": (graph_file(tmp_path / "d.onnx", [
+            helper.make_node("GlobalAveragePool", ["x"], ["p"], name="/pool/GAP"),
+            helper.make_node("Flatten", ["p"], ["y"], name="/flat/Flatten")],
+            [value("x", [1, 3, 8, 8])], [value("y", [1, 3])]), "no spatial layer"),
+        "missing": (str(tmp_path / "none.onnx"), "no such file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["not onnx", "operator", "dynamic", "no spatial", "missing"])
+def test_bad_files_are_one_line_and_leave_nothing(case, tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    path, expected = bad_files(src)[case]
+    out = tmp_path / "out" / "m.keras"
+    assert expected in refused(["convert", path, "--out", str(out)], capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dynamic_file_converts_at_the_size_given(tmp_path):
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(Small().eval(), torch.zeros(1, 3, 32, 32), str(path), dynamo=False,
+                      input_names=["image"], dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
+    done = onnxconvert.checked(path, size=40)
+    assert done.size == 40 and done.difference < MATCH
+
+
+def test_the_config_form_converts_once_beside_the_file(small, tmp_path):
+    path, _ = small
+    copy = tmp_path / "small.onnx"
+    copy.write_bytes(path.read_bytes())
+    spec = ModelSpec(onnx=str(copy), preprocess="torch")
+    first = models.load(spec)
+    cached = sorted(tmp_path.glob("small.onnx.*.keras"))
+    assert len(cached) == 1 and onnxconvert.source_hash(copy) in cached[0].name
+    stamp = cached[0].stat().st_mtime_ns
+    again = models.load(spec)
+    assert cached[0].stat().st_mtime_ns == stamp  # not converted again
+    assert first.label == again.label == "small.onnx"
+    assert first.preprocess.mode == "torch"
+
+
+# torchvision loads triton, which crashes a process that has TensorFlow loaded: the export runs
+# in its own process, as a user's would
+RESNET18 = """
+import sys
+import numpy as np, torch, torchvision
+torch.manual_seed(0)
+model = torchvision.models.resnet18(weights=None).eval()
+x = torch.from_numpy(np.load(sys.argv[2]))
+torch.onnx.export(model, x, sys.argv[1], input_names=["image"], output_names=["logits"],
+                  dynamo=False)
+with torch.no_grad():
+    np.save(sys.argv[3], model(x).numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def resnet18(tmp_path_factory):
+    """torchvision's resnet18, random weights (no download), exported at 64 px."""
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (pip install 'vissearch[torch]')")
+    folder = tmp_path_factory.mktemp("resnet")
+    path, x, y = folder / "resnet18.onnx", folder / "x.npy", folder / "y.npy"
+    np.save(x, probe(64))
+    subprocess.run([sys.executable, "-W", "ignore", "-c", RESNET18, str(path), str(x), str(y)],
+                   check=True, capture_output=True)
+    return path, np.load(y)
+
+
+def test_resnet18_converts_and_matches_torch(resnet18):
+    path, want = resnet18
+    done = onnxconvert.checked(path)
+    assert done.fixed_size is None and done.difference < MATCH
+    assert np.abs(keras_logits(done.model, 64) - want).max() < MATCH
+    names = {layer.name for layer in done.model.layers}
+    assert {"conv1", "layer1", "layer1.0", "layer2", "layer4", "fc"} <= names
+
+
+def test_resnet18_is_searched_on_layer1_and_its_classes_render(resnet18, tmp_path):
+    path, _ = resnet18
+    cfg = runconfig.from_mapping({
+        "study": {"name": "resnet18", "seed": 3, "n_trials": 2, "results": str(tmp_path)},
+        "model": {"onnx": str(path), "preprocess": "torch"},
+        "target": {"kind": "filter", "layer": "layer1", "indices": [0, 1]},
+        "render": {"size": 32, "steps": 6},
+        "search": {"lr": {"log_uniform": [0.05, 1.0]}}})
+    study = runner.run(cfg, progress=False)
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 2
+    loaded = models.load(ModelSpec(onnx=str(path), preprocess="torch"))
+    assert loaded.class_names is not None and len(loaded.class_names) == 1000  # ImageNet's
+    for target in (TargetSpec(kind="filter", layer="layer1", indices=[0, 1]),
+                   TargetSpec(kind="class", indices=[1, 2])):
+        result = render(loaded, target, RenderSettings(size=64, steps=8, lr=0.5))
+        assert (result.activations > result.curves[0]).all(), target.kind
+
+
+class Lite0(nn.Module):
+    """EfficientNet-Lite0 in PyTorch, with the wheel checkpoint's names and TensorFlow's "same"
+    padding (the checkpoint came from TensorFlow): the network zoo/efficientnet-lite0 builds."""
+
+    def __init__(self):
+        super().__init__()
+        from vissearch.models.zoo import efficientnet as e
+
+        def bn(c):
+            return nn.BatchNorm2d(c, eps=e.BN_EPSILON)
+
+        self._conv_stem, self._bn0 = nn.Conv2d(3, e.STEM, 3, 2, bias=False), bn(e.STEM)
+        self.plan = e.blocks("efficientnet-lite0")
+        self._blocks = nn.ModuleList()
+        for kernel, stride, expand, cin, cout in self.plan:
+            block, mid = nn.Module(), cin * expand
+            if expand != 1:
+                block._expand_conv, block._bn0 = nn.Conv2d(cin, mid, 1, bias=False), bn(mid)
+            block._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, groups=mid, bias=False)
+            block._bn1 = bn(mid)
+            block._project_conv, block._bn2 = nn.Conv2d(mid, cout, 1, bias=False), bn(cout)
+            self._blocks.append(block)
+        self._conv_head, self._bn1 = nn.Conv2d(self.plan[-1][4], e.HEAD, 1, bias=False), bn(e.HEAD)
+        self._fc = nn.Linear(e.HEAD, e.CLASSES)
+
+    @staticmethod
+    def same(x, conv):
+        """TensorFlow's "same": the odd pixel of padding goes after (bottom, right)."""
+        k, s, n = conv.kernel_size[0], conv.stride[0], int(x.shape[-1])  # fixed at export
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        return conv(nn.functional.pad(x, (total // 2, total - total // 2) * 2))
+
+    def forward(self, x):
+        relu6 = nn.functional.relu6
+        x = relu6(self._bn0(self.same(x, self._conv_stem)))
+        for (_, stride, expand, cin, cout), b in zip(self.plan, self._blocks, strict=True):
+            y = relu6(b._bn0(b._expand_conv(x))) if expand != 1 else x
+            y = relu6(b._bn1(self.same(y, b._depthwise_conv)))
+            y = b._bn2(b._project_conv(y))
+            x = x + y if stride == 1 and cin == cout else y
+        x = relu6(self._bn1(self._conv_head(x)))
+        return self._fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_lite0_from_its_pytorch_weights_agrees_with_the_zoo_model(tmp_path):
+    """Two independent paths from one checkpoint: torch -> ONNX -> Keras, and the zoo's own
+    Keras network filled by the project's checkpoint reader. Same photo, same logits."""
+    from skimage import data as photos
+
+    from vissearch.models.zoo import efficientnet
+
+    net = Lite0().eval()
+    state = torch.load(efficientnet.checkpoint("efficientnet-lite0"), weights_only=True)
+    net.load_state_dict(state)
+    path = tmp_path / "lite0.onnx"
+    torch.onnx.export(net, torch.zeros(1, 3, 224, 224), str(path), input_names=["image"],
+                      output_names=["logits"], dynamo=False)
+    converted = onnxconvert.checked(path)
+    zoo = models.load(ModelSpec(name="zoo/efficientnet-lite0"))
+    photo = photos.chelsea()[:, 75:375].astype(np.float32)  # 300 x 300 around the cat
+    x = zoo.preprocess.to_input(keras.ops.image.resize(photo[None], (224, 224)))
+    want = np.asarray(zoo.model(x, training=False))
+    got = np.asarray(converted.model(x, training=False))
+    # float32 through two different graphs: 1e-4 of the largest logit (measured: 5e-6)
+    assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
+    assert got.argmax() == want.argmax() and want.argmax() in (281, 282, 285)  # a cat
