@@ -1,6 +1,8 @@
 """PyTorch and ONNX models: exported, converted by ``python -m vissearch convert``, checked against
-the original, searched. Needs the ``[torch]`` extra (torch, onnx, onnxruntime, onnx2keras);
-torchvision's resnet18 also needs torchvision. Without them these tests skip, saying why."""
+the original, searched. The converter's tests need onnx, onnxruntime and onnx2keras (the dev
+extra); those that export need torch too (``[torch]``), resnet18's torchvision. Without them
+they skip, saying why. torch is imported only by the tests that export (tests/models/torchnets.py),
+torchvision only in a process of its own."""
 
 import importlib.util
 import subprocess
@@ -9,15 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-for _module in ("torch", "onnx", "onnxruntime", "onnx2keras"):
-    pytest.importorskip(_module, reason=f"{_module} is not installed (pip install "
-                                        "'vissearch[torch]' and onnx2keras --no-deps)")
+for _module in ("onnx", "onnxruntime", "onnx2keras"):
+    pytest.importorskip(_module, reason=f"{_module} is not installed (pip install -e '.[dev]')")
 
 import keras  # noqa: E402
 import onnx  # noqa: E402
-import torch  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
-from torch import nn  # noqa: E402
 
 from vissearch import runconfig, runner  # noqa: E402
 from vissearch.cli import main  # noqa: E402
@@ -26,44 +25,20 @@ from vissearch.models import onnxconvert  # noqa: E402
 from vissearch.models import resolve as models  # noqa: E402
 from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
 
-# torch's legacy (TorchScript) exporter warns that it is deprecated; it is what onnx2keras reads
-# and that a traced shape is a constant (the export's size, as intended)
+# torch's legacy (TorchScript) exporter warns that it is deprecated (it is what onnx2keras
+# reads), and that a traced shape is a constant (the export's size, as intended)
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")]
+              pytest.mark.filterwarnings("ignore:Converting a tensor to a Python integer"),
+              pytest.mark.filterwarnings("ignore:Constant folding")]
 MATCH = 1e-4  # largest |Keras - torch| accepted on a logit of these float32 networks
 
 
-class Small(nn.Module):
-    """A residual CNN with what torchvision's models use: BN, max pool, average pool, linear."""
+def torchnets():
+    """The PyTorch networks, or a skip that says torch is missing."""
+    pytest.importorskip("torch", reason="torch is not installed (pip install -e '.[torch]')")
+    import torchnets as nets
 
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5, stride=2, padding=2, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 5)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
-        x = torch.relu(x + self.conv2(x))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def export(module: nn.Module, path, side: int, seed: int = 0) -> np.ndarray:
-    """Export ``module`` (eval mode) at ``side`` px; returns torch's logits on a fixed input."""
-    torch.manual_seed(seed)
-    module.eval()
-    for m in module.modules():  # running statistics that are not the identity
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-    x = torch.from_numpy(probe(side))
-    torch.onnx.export(module, x, str(path), input_names=["image"], output_names=["logits"],
-                      dynamo=False)
-    with torch.no_grad():
-        return module(x).numpy()
+    return nets
 
 
 def probe(side: int) -> np.ndarray:
@@ -76,8 +51,9 @@ def keras_logits(model, side: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
+    nets = torchnets()
     path = tmp_path_factory.mktemp("onnx") / "small.onnx"
-    return path, export(Small(), path, 32)
+    return path, nets.export(nets.Small(), path, probe(32))
 
 
 def test_convert_matches_torch_names_layers_and_reloads_safely(small, tmp_path, capsys):
@@ -158,9 +134,11 @@ def test_bad_files_are_one_line_and_leave_nothing(case, tmp_path, capsys):
 
 
 def test_a_dynamic_file_converts_at_the_size_given(tmp_path):
+    nets = torchnets()
     path = tmp_path / "dyn.onnx"
-    torch.onnx.export(Small().eval(), torch.zeros(1, 3, 32, 32), str(path), dynamo=False,
-                      input_names=["image"], dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
+    nets.torch.onnx.export(nets.Small().eval(), nets.torch.zeros(1, 3, 32, 32), str(path),
+                           dynamo=False, input_names=["image"],
+                           dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
     done = onnxconvert.checked(path, size=40)
     assert done.size == 40 and done.difference < MATCH
 
@@ -235,50 +213,6 @@ def test_resnet18_is_searched_on_layer1_and_its_classes_render(resnet18, tmp_pat
         assert (result.activations > result.curves[0]).all(), target.kind
 
 
-class Lite0(nn.Module):
-    """EfficientNet-Lite0 in PyTorch, with the wheel checkpoint's names and TensorFlow's "same"
-    padding (the checkpoint came from TensorFlow): the network zoo/efficientnet-lite0 builds."""
-
-    def __init__(self):
-        super().__init__()
-        from vissearch.models.zoo import efficientnet as e
-
-        def bn(c):
-            return nn.BatchNorm2d(c, eps=e.BN_EPSILON)
-
-        self._conv_stem, self._bn0 = nn.Conv2d(3, e.STEM, 3, 2, bias=False), bn(e.STEM)
-        self.plan = e.blocks("efficientnet-lite0")
-        self._blocks = nn.ModuleList()
-        for kernel, stride, expand, cin, cout in self.plan:
-            block, mid = nn.Module(), cin * expand
-            if expand != 1:
-                block._expand_conv, block._bn0 = nn.Conv2d(cin, mid, 1, bias=False), bn(mid)
-            block._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, groups=mid, bias=False)
-            block._bn1 = bn(mid)
-            block._project_conv, block._bn2 = nn.Conv2d(mid, cout, 1, bias=False), bn(cout)
-            self._blocks.append(block)
-        self._conv_head, self._bn1 = nn.Conv2d(self.plan[-1][4], e.HEAD, 1, bias=False), bn(e.HEAD)
-        self._fc = nn.Linear(e.HEAD, e.CLASSES)
-
-    @staticmethod
-    def same(x, conv):
-        """TensorFlow's "same": the odd pixel of padding goes after (bottom, right)."""
-        k, s, n = conv.kernel_size[0], conv.stride[0], int(x.shape[-1])  # fixed at export
-        total = max((-(-n // s) - 1) * s + k - n, 0)
-        return conv(nn.functional.pad(x, (total // 2, total - total // 2) * 2))
-
-    def forward(self, x):
-        relu6 = nn.functional.relu6
-        x = relu6(self._bn0(self.same(x, self._conv_stem)))
-        for (_, stride, expand, cin, cout), b in zip(self.plan, self._blocks, strict=True):
-            y = relu6(b._bn0(b._expand_conv(x))) if expand != 1 else x
-            y = relu6(b._bn1(self.same(y, b._depthwise_conv)))
-            y = b._bn2(b._project_conv(y))
-            x = x + y if stride == 1 and cin == cout else y
-        x = relu6(self._bn1(self._conv_head(x)))
-        return self._fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
-
-
 def test_lite0_from_its_pytorch_weights_agrees_with_the_zoo_model(tmp_path):
     """Two independent paths from one checkpoint: torch -> ONNX -> Keras, and the zoo's own
     Keras network filled by the project's checkpoint reader. Same photo, same logits."""
@@ -286,12 +220,13 @@ def test_lite0_from_its_pytorch_weights_agrees_with_the_zoo_model(tmp_path):
 
     from vissearch.models.zoo import efficientnet
 
-    net = Lite0().eval()
-    state = torch.load(efficientnet.checkpoint("efficientnet-lite0"), weights_only=True)
+    nets = torchnets()
+    net = nets.Lite0().eval()
+    state = nets.torch.load(efficientnet.checkpoint("efficientnet-lite0"), weights_only=True)
     net.load_state_dict(state)
     path = tmp_path / "lite0.onnx"
-    torch.onnx.export(net, torch.zeros(1, 3, 224, 224), str(path), input_names=["image"],
-                      output_names=["logits"], dynamo=False)
+    nets.torch.onnx.export(net, nets.torch.zeros(1, 3, 224, 224), str(path), dynamo=False,
+                           input_names=["image"], output_names=["logits"])
     converted = onnxconvert.checked(path)
     zoo = models.load(ModelSpec(name="zoo/efficientnet-lite0"))
     photo = photos.chelsea()[:, 75:375].astype(np.float32)  # 300 x 300 around the cat
