@@ -242,7 +242,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _layers_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a keras.applications name, zoo/NAME, or a .keras/.h5 file")
+    p.add_argument("model", help="a keras.applications name, zoo/NAME, a .keras/.h5 file or an "
+                                 ".onnx file")
     p.add_argument("--weights", default="none",
                    help="imagenet | hed | none | PATH (default none)")
 
@@ -251,8 +252,9 @@ def _layers(args: argparse.Namespace) -> int:
     from vissearch.models import resolve as models
     from vissearch.settings.config import ModelSpec, parse
 
-    is_file = args.model.endswith((".keras", ".h5", ".hdf5"))
-    spec = parse(ModelSpec, {"path": args.model} if is_file else
+    is_file = args.model.endswith((".keras", ".h5", ".hdf5", ".onnx"))
+    key = "onnx" if args.model.endswith(".onnx") else "path"  # ONNX: converted once, cached
+    spec = parse(ModelSpec, {key: args.model} if is_file else
                  {"name": args.model, "weights": args.weights})
     loaded = models.load(spec, with_classifier=True if is_file else spec.weights != "hed")
     print_layers(loaded)

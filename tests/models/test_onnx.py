@@ -143,7 +143,7 @@ def test_a_dynamic_file_converts_at_the_size_given(tmp_path):
     assert done.size == 40 and done.difference < MATCH
 
 
-def test_the_config_form_converts_once_beside_the_file(small, tmp_path):
+def test_the_config_form_converts_once_beside_the_file(small, tmp_path, capsys):
     path, _ = small
     copy = tmp_path / "small.onnx"
     copy.write_bytes(path.read_bytes())
@@ -156,6 +156,8 @@ def test_the_config_form_converts_once_beside_the_file(small, tmp_path):
     assert cached[0].stat().st_mtime_ns == stamp  # not converted again
     assert first.label == again.label == "small.onnx"
     assert first.preprocess.mode == "torch"
+    assert main(["layers", str(copy)]) == 0 and "conv2" in capsys.readouterr().out
+    assert sorted(tmp_path.glob("small.onnx.*.keras")) == cached  # the same cache
 
 
 # torchvision loads triton, which crashes a process that has TensorFlow loaded: the export runs

@@ -311,5 +311,11 @@ def cached(path: str | Path, size: int | None = None) -> Path:
         raise UserError(f"model.onnx {str(path)!r}: no such file")
     out = path.with_name(f"{path.name}.{source_hash(path)}.keras")
     if not out.is_file():
-        save(checked(path, size), out)
+        converted = checked(path, size)
+        try:
+            save(converted, out)
+        except OSError as err:
+            raise UserError(f"model.onnx {str(path)!r}: cannot write its conversion beside it "
+                            f"({err.strerror or err}); convert it with python -m vissearch "
+                            "convert FILE --out MODEL.keras and give model.path") from None
     return out
