@@ -48,6 +48,7 @@ CASES = [
     ("two models", "model", {"name": "zoo/shapes", "onnx": "m.onnx"},
      "give exactly one of model.name, model.path or model.onnx"),
     ("missing onnx file", "model", {"onnx": "nowhere.onnx"}, "model.onnx 'nowhere.onnx': no such"),
+    ("missing class names", "model.classes", "nowhere.txt", "model.classes 'nowhere.txt'"),
     ("missing model file", "model", {"path": "nowhere.keras"}, "'nowhere.keras': no such file"),
     ("unknown zoo model", "model", {"name": "zoo/shape"}, "did you mean: zoo/shapes"),
     ("missing indices", "target.indices", KeyError, "target.indices is required"),

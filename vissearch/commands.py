@@ -311,8 +311,8 @@ def _convert(args: argparse.Namespace) -> int:
     outputs = done.model.outputs[0].shape[-1]
     print(f"wrote {out}; in a config: model: {{path: {out}, preprocess: torch}} (torch: "
           "ImageNet-normalized input, as torchvision's models; none, unit or tf otherwise)"
-          + ("; its 1000 outputs take ImageNet's class names with model.onnx" if outputs == 1000
-             else ""))
+          + ("; class names: model.classes: imagenet (model.onnx gives 1000 outputs ImageNet's)"
+             if outputs == 1000 else "; class names: model.classes: FILE, one a line"))
     return 0
 
 

@@ -21,6 +21,7 @@ from onnx import TensorProto, helper  # noqa: E402
 from vissearch import runconfig, runner  # noqa: E402
 from vissearch.cli import main  # noqa: E402
 from vissearch.engine.render import render  # noqa: E402
+from vissearch.errors import UserError  # noqa: E402
 from vissearch.models import onnxconvert  # noqa: E402
 from vissearch.models import resolve as models  # noqa: E402
 from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
@@ -238,3 +239,20 @@ def test_lite0_from_its_pytorch_weights_agrees_with_the_zoo_model(tmp_path):
     # float32 through two different graphs: 1e-4 of the largest logit (measured: 5e-6)
     assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
     assert got.argmax() == want.argmax() and want.argmax() in (281, 282, 285)  # a cat
+
+
+def test_class_names_come_from_a_file_and_must_match_the_outputs(small, tmp_path):
+    path, _ = small
+    names = tmp_path / "classes.txt"
+    names.write_text("cat\ndog\nfox\nowl\nbee\n", encoding="utf-8")
+    loaded = models.load(ModelSpec(onnx=str(path), preprocess="torch", classes=str(names)))
+    assert loaded.class_names == ("cat", "dog", "fox", "owl", "bee")
+    cfg = runconfig.from_mapping({
+        "study": {"name": "named", "results": str(tmp_path)},
+        "model": {"onnx": str(path), "preprocess": "torch", "classes": str(names)},
+        "target": {"kind": "class", "indices": ["owl", 1]}, "render": {"size": 32}})
+    assert cfg.target.indices == [3, 1]
+    short = tmp_path / "three.txt"
+    short.write_text("a\nb\nc\n", encoding="utf-8")
+    with pytest.raises(UserError, match="names 3 classes; the model has 5 outputs"):
+        models.load(ModelSpec(onnx=str(path), classes=str(short)))

@@ -78,10 +78,14 @@ def load(spec: ModelSpec, with_classifier: bool = True) -> LoadedModel:
     if spec.preprocess != "auto":
         loaded.preprocess = Preprocess.named(spec.preprocess)
     if loaded.class_names is None and with_classifier:
-        names = labels.label_set(spec.name, spec.judge)
+        names = labels.label_set(spec.name, spec.judge, spec.classes)
         if names is None and spec.onnx and _outputs(loaded.model) == 1000:
             names = "imagenet"  # an ONNX classifier of 1000 classes: ImageNet's names
         loaded.class_names = labels.named(names) if names else None
+        outputs = _outputs(loaded.model)
+        if spec.classes and loaded.class_names and outputs != len(loaded.class_names):
+            raise UserError(f"model.classes {spec.classes!r} names {len(loaded.class_names)} "
+                            f"classes; the model has {outputs} outputs")
     return loaded
 
 

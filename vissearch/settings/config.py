@@ -189,6 +189,8 @@ class ModelSpec(_Frozen):
     preprocess: Literal["auto", "caffe", "tf", "torch", "unit", "none"] = "auto"
     trust_model_code: bool = False
     judge: str | None = Field(None, description="model that scores transfer; zoo default")
+    classes: str | None = Field(None, description="class names: imagenet or a text file, "
+                                                  "one name a line, in output order")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -199,6 +201,8 @@ class ModelSpec(_Frozen):
                 check_path(value, key)
         if self.weights not in NAMED_WEIGHTS:
             check_path(self.weights, "model.weights")
+        if self.classes not in (None, "imagenet"):
+            check_path(self.classes, "model.classes")
         for key, value in (("model.name", self.name), ("model.judge", self.judge)):
             if value is not None and (len(value) > 200 or not value.isprintable()):
                 raise ValueError(f"{key} {shorten(value)} is not a model name")
