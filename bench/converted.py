@@ -4,10 +4,10 @@ ONNX and converted (``vissearch convert``), against the same network built nativ
 
 Measures the export, the conversion, the check against onnxruntime, loading each model, and the
 render step of each on the same work (8 ImageNet classes, 128 px, one compiled step for the
-batch). Each model renders once untimed (its step compiles); then the step time is the difference
-between a long and a short render divided by the extra steps; repetitions are interleaved and the fastest kept, because this
-machine is shared. Needs the ``[torch]`` extra; the PyTorch Lite0 is the tests' own
-(tests/models/torchnets.py).
+batch). Each model renders once untimed (its step compiles); then the step time is the
+difference between a long and a short render divided by the extra steps; repetitions are
+interleaved and the fastest kept, because this machine is shared. Needs the ``[torch]`` extra;
+the PyTorch Lite0 is the tests' own (tests/models/torchnets.py).
 
     python bench/converted.py [--reps 3] [--size 128]
 """
