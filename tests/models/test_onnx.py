@@ -161,6 +161,26 @@ def test_the_config_form_converts_once_beside_the_file(small, tmp_path, capsys):
     assert sorted(tmp_path.glob("small.onnx.*.keras")) == cached  # the same cache
 
 
+def test_a_study_of_an_onnx_model_runs_and_reproduces_identical_bytes(small, tmp_path):
+    from vissearch.reproduce import reproduce
+
+    path, _ = small
+    copy = tmp_path / "small.onnx"
+    copy.write_bytes(path.read_bytes())
+    cfg = runconfig.from_mapping({
+        "study": {"name": "small-onnx", "seed": 5, "n_trials": 2, "results": str(tmp_path)},
+        "model": {"onnx": str(copy), "preprocess": "torch"},
+        "target": {"kind": "filter", "layer": "conv2", "indices": [0, 1]},
+        "render": {"size": 32, "steps": 6},
+        "search": {"lr": {"log_uniform": [0.05, 1.0]}}})
+    study = runner.run(cfg, progress=False)
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 2
+    for cache in tmp_path.glob("small.onnx.*.keras"):
+        cache.unlink()  # converted again for the reproduction: the same model, the same bytes
+    trial, _, same = reproduce(study, "best", tmp_path / "again")
+    assert same and all(same.values()), same
+
+
 # torchvision loads triton, which crashes a process that has TensorFlow loaded: the export runs
 # in its own process, as a user's would
 RESNET18 = """
@@ -256,3 +276,12 @@ def test_class_names_come_from_a_file_and_must_match_the_outputs(small, tmp_path
     short.write_text("a\nb\nc\n", encoding="utf-8")
     with pytest.raises(UserError, match="names 3 classes; the model has 5 outputs"):
         models.load(ModelSpec(onnx=str(path), classes=str(short)))
+
+
+def test_an_out_that_cannot_be_written_is_one_line_and_leaves_nothing(small, tmp_path, capsys):
+    path, _ = small
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    line = refused(["convert", str(path), "--out", str(blocker / "sub" / "m.keras")], capsys)
+    assert "cannot write it" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -286,13 +286,21 @@ def save(converted: Converted, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".keras":
         raise UserError(f"--out {str(out)!r}: expected a .keras file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     partial = out.with_name(f".{out.stem}.{os.getpid()}.partial.keras")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         converted.model.save(partial)
         os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    except OSError as err:
+        for leftover in (partial, *made):  # innermost folder first: nothing left behind
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True) if leftover is partial else leftover.rmdir()
+        raise UserError(f"--out {str(out)!r}: cannot write it ({err.strerror or err})") from None
+    except BaseException:  # interrupted, or Keras refused: no partial file stays
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -314,8 +322,9 @@ def cached(path: str | Path, size: int | None = None) -> Path:
         converted = checked(path, size)
         try:
             save(converted, out)
-        except OSError as err:
+        except UserError as err:
             raise UserError(f"model.onnx {str(path)!r}: cannot write its conversion beside it "
-                            f"({err.strerror or err}); convert it with python -m vissearch "
-                            "convert FILE --out MODEL.keras and give model.path") from None
+                            f"({str(err).rsplit('(', 1)[-1].rstrip(')')}); convert it with "
+                            "python -m vissearch convert FILE --out MODEL.keras and give "
+                            "model.path") from None
     return out
