@@ -121,7 +121,8 @@ def input_shape(model, path: Path, size: int | None) -> tuple[str, int, int]:
     if height is None or width is None:
         if size is None:
             raise UserError(f"{str(path)!r}: input {inputs[0].name!r} has dynamic sides "
-                            f"{dims[2:]}; give the side to check it at (--size 224)")
+                            f"{dims[2:]}; give the side to check it at: python -m vissearch "
+                            "convert FILE --size 224 --out MODEL.keras (then model.path)")
     elif height != width or (size and size != height):
         raise UserError(f"{str(path)!r}: input {inputs[0].name!r} is {height}x{width}"
                         f"{f', not {size}x{size}' if size else ''}; vissearch renders square "
