@@ -200,7 +200,7 @@ with torch.no_grad():
 def resnet18(tmp_path_factory):
     """torchvision's resnet18, random weights (no download), exported at 64 px."""
     if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("torchvision is not installed (pip install 'vissearch[torch]')")
+        pytest.skip("torchvision is not installed (pip install torchvision; 5.5 GB with torch)")
     folder = tmp_path_factory.mktemp("resnet")
     path, x, y = folder / "resnet18.onnx", folder / "x.npy", folder / "y.npy"
     np.save(x, probe(64))
