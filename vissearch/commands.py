@@ -256,7 +256,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _layers_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a keras.applications name, zoo/NAME, or a .keras/.h5 file")
+    p.add_argument("model", help="a keras.applications name, zoo/NAME, a .keras/.h5 file or an "
+                                 ".onnx file")
     p.add_argument("--weights", default="none",
                    help="imagenet | hed | none | PATH (default none)")
 
@@ -265,18 +266,67 @@ def _layers(args: argparse.Namespace) -> int:
     from vissearch.models import resolve as models
     from vissearch.settings.config import ModelSpec, parse
 
-    is_file = args.model.endswith((".keras", ".h5", ".hdf5"))
-    spec = parse(ModelSpec, {"path": args.model} if is_file else
+    is_file = args.model.endswith((".keras", ".h5", ".hdf5", ".onnx"))
+    key = "onnx" if args.model.endswith(".onnx") else "path"  # ONNX: converted once, cached
+    spec = parse(ModelSpec, {key: args.model} if is_file else
                  {"name": args.model, "weights": args.weights})
     loaded = models.load(spec, with_classifier=True if is_file else spec.weights != "hed")
+    print_layers(loaded)
+    return 0
+
+
+def print_layers(loaded, original: dict[str, str] | None = None) -> None:
+    """The table of ``layers``; with ``original``, each layer's ONNX node beside it."""
+    from vissearch.models import resolve as models
+
     rows = models.layer_table(loaded.model)
     width = max(len(r[0]) for r in rows)
     mode, meanings = loaded.preprocess.mode, loaded.preprocess.MEANINGS
     print(f"{loaded.label}: {len(rows)} layers, preprocessing {mode}"
           f"{' (' + meanings[mode] + ')' if mode in meanings else ''}")
-    print(f"{'layer':<{width}}  {'type':<22} {'output shape':<26} channels")
+    extra = "  onnx node" if original else ""
+    print(f"{'layer':<{width}}  {'type':<22} {'output shape':<26} channels{extra}")
     for name, kind, shape, channels in rows:
-        print(f"{name:<{width}}  {kind:<22} {shape:<26} {'' if channels is None else channels}")
+        line = f"{name:<{width}}  {kind:<22} {shape:<26} {'' if channels is None else channels}"
+        print(f"{line:<{width + 59}}  {original.get(name, '')}".rstrip() if original else line)
+
+
+def _convert_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an ONNX file (PyTorch: torch.onnx.export)")
+    p.add_argument("--out", required=True, help="the Keras file to write (.keras)")
+    p.add_argument("--size", type=int, help="the image side to check at, for an ONNX file "
+                                            "with dynamic height and width")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest difference from onnxruntime accepted (default 1e-3)")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    import math
+
+    from vissearch.errors import UserError
+    from vissearch.imageio import Preprocess
+    from vissearch.models import onnxconvert
+    from vissearch.models.loaded import LoadedModel
+
+    tolerance = onnxconvert.TOLERANCE if args.tolerance is None else args.tolerance
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise UserError(f"--tolerance {args.tolerance}: give a positive number, e.g. 1e-3")
+    if args.size is not None and not 8 <= args.size <= 4096:
+        raise UserError(f"--size {args.size}: give a side from 8 to 4096 pixels")
+    if not str(args.out).endswith(".keras"):
+        raise UserError(f"--out {args.out!r}: expected a .keras file name")
+    done = onnxconvert.checked(args.model, args.size, tolerance)
+    out = onnxconvert.save(done, args.out)
+    size = f"{done.fixed_size} px only" if done.fixed_size else "any size"
+    print(f"converted {args.model} in {done.seconds:.1f}s (onnx2keras): input NHWC, {size}; "
+          f"largest difference from onnxruntime {done.difference:.3g} on "
+          f"{onnxconvert.SAMPLES} random {done.size} px inputs (tolerance {tolerance:g})")
+    print_layers(LoadedModel(done.model, Preprocess.named("none"), out.name), done.original)
+    outputs = done.model.outputs[0].shape[-1]
+    print(f"wrote {out}; in a config: model: {{path: {out}, preprocess: torch}} (torch: "
+          "ImageNet-normalized input, as torchvision's models; none, unit or tf otherwise)"
+          + ("; class names: model.classes: imagenet (model.onnx gives 1000 outputs ImageNet's)"
+             if outputs == 1000 else "; class names: model.classes: FILE, one a line"))
     return 0
 
 
@@ -340,6 +390,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("readers", "a blind naming sheet of renders, and readers' answers scored",
             "python -m vissearch readers make configs/quickstart.yaml --out out/sheet",
             readers_command.arguments, readers_command.handler),
+    Command("convert", "convert an ONNX model (e.g. from PyTorch) to Keras, checked",
+            "python -m vissearch convert my_model.onnx --out my_model.keras",
+            _convert_arguments, _convert, True),
     Command("zoo", "list or retrain the models that ship with vissearch",
             "python -m vissearch zoo list", _zoo_arguments, _zoo),
 )}

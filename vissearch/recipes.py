@@ -121,7 +121,7 @@ def family(model: ModelSpec) -> tuple[str, str]:
     name = model.name or ""
     if name not in FAMILIES:
         raise UserError(f"render.recipe auto: no shipped recipe for model "
-                        f"{shorten(name or model.path)}; shipped: "
+                        f"{shorten(name or model.path or model.onnx)}; shipped: "
                         + ", ".join(sorted(set(FAMILIES.values()))))
     recipe = FAMILIES[name]
     made_for = load(SHIPPED / f"{recipe}.yaml").model

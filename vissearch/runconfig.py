@@ -2,7 +2,7 @@
 loads. No TensorFlow.
 
     study:  name, storage, sampler, seed, n_trials, timeout, pruner, objective
-    model:  name | path, weights, preprocess, trust_model_code
+    model:  name | path | onnx, weights, classes, preprocess, trust_model_code
     target: kind, layer, indices, reduce
     render: fixed engine settings (any RenderSettings field)
     search: a space file, a mapping, or {include: FILE, ...overrides}
@@ -157,7 +157,7 @@ def resolve_paths(model: ModelSpec, base: Path | None, where: str) -> ModelSpec:
     """The model's files as given (from the working folder) or else beside the config file; a
     file in neither place is one line that says where it looked."""
     update = {}
-    for key in ("path", "weights", "judge"):
+    for key in ("path", "onnx", "weights", "judge", "classes"):
         value = getattr(model, key)
         if not value or value in NAMED_WEIGHTS or value.startswith("zoo/") or (
                 key == "judge" and not value.endswith((".keras", ".h5", ".hdf5"))):

