@@ -54,7 +54,7 @@ class Item:
 
 def _split(source: str) -> tuple[str | None, str, list[int] | None]:
     """``[METHOD=]PATH[:N,M]`` -> (method, path, trial numbers)."""
-    method, _, rest = source.rpartition("=") if "=" in source else (None, "", source)
+    method, _, rest = source.partition("=") if "=" in source else (None, "", source)
     trials = None
     match = re.fullmatch(r"(.+\.ya?ml):([0-9, ]+)", rest)
     if match:
