@@ -60,16 +60,15 @@ def _lookup(label_set: str) -> dict[str, tuple[int, ...]]:
     """Lower-cased name -> the class indices it can mean (a display name wins over synonyms)."""
     names = named(label_set)
     table: dict[str, set[int]] = {}
-    if label_set == "imagenet":
-        _, synonyms = _imagenet_files()
-        for i in range(1000):
-            for syn in synonyms[str(i)].split(","):
-                table.setdefault(syn.strip().lower(), set()).add(i)
+    for i, others in synonyms(label_set).items():
+        for syn in others:
+            table.setdefault(syn.lower(), set()).add(i)
     for i, name in enumerate(names):
         table[name.lower()] = {i}
     return {k: tuple(sorted(v)) for k, v in table.items()}
 
 
+@functools.cache
 def synonyms(label_set: str) -> dict[int, tuple[str, ...]]:
     """Every other name a class answers to: ImageNet's WordNet synonyms (``billiard table``,
     ``pool table``), nothing for ``shapes``."""

@@ -26,8 +26,10 @@ def write_figures(key: dict, rows: list[dict], storage: str | None) -> list[str]
     from vissearch import runconfig
     from vissearch.study import store
 
+    items = {i["image"]: i for i in key["images"]}
     by_study: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
-    for row, item in ((r, i) for r in rows for i in key["images"] if i["image"] == r["image"]):
+    for row in rows:
+        item = items[row["image"]]
         if item.get("study") is None:
             continue
         counts = by_study[(item["config"], item["study"])].setdefault(
