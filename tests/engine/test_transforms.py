@@ -57,3 +57,31 @@ def test_random_affine_keeps_shape_and_passes_gradient(images):
 def test_total_variation_is_zero_on_flat_images():
     flat = tf.ones([2, 8, 8, 3])
     assert np.allclose(transforms.total_variation(flat).numpy(), 0)
+
+
+def test_per_image_where_takes_whole_images_as_tf_where_does():
+    from vissearch.engine import optimizers
+
+    rng = np.random.default_rng(5)
+    a, b = (tf.constant(rng.normal(size=(4, 3, 6, 4, 2)).astype(np.float32)) for _ in range(2))
+    mine = tf.constant([True, False, False, True])
+    ours = optimizers.where(mine, a, b).numpy()
+    assert np.array_equal(ours, tf.where(tf.reshape(mine, [-1, 1, 1, 1, 1]), a, b).numpy())
+    assert np.array_equal(ours[1], b.numpy()[1]) and np.array_equal(ours[3], a.numpy()[3])
+
+
+def test_a_penalty_weighs_each_image_and_adds_nothing_when_no_image_asks_for_it():
+    from vissearch.engine import objectives
+    from vissearch.imageio import Preprocess
+
+    imgs = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32))
+    term = tf.function(objectives.weighted("tv", objectives.total_variation()))
+
+    def batch(weights):
+        return objectives.Batch(imgs, imgs, tf.constant([0, 1]),
+                                {"tv": tf.constant(weights, tf.float32)}, Preprocess("none"))
+
+    full = objectives.total_variation()(batch([1.0, 1.0])).numpy()
+    assert (full > 0).all()
+    assert np.array_equal(term(batch([0.0, 0.0])).numpy(), [0.0, 0.0])
+    assert np.array_equal(term(batch([0.5, 0.0])).numpy(), [np.float32(0.5) * full[0], 0.0])

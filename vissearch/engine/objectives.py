@@ -4,7 +4,7 @@ As in lucid's ``optvis/objectives.py``: an :class:`Objective` carries a per-imag
 description, and ``+``, ``-`` and ``*`` (by a number, or by another objective such as a
 per-image setting) build new ones. The render step maximizes one composed objective::
 
-    target(loaded, spec) - setting("tv") * total_variation()
+    target(loaded, spec) - weighted("tv", total_variation())
 
 Image ``b`` of a batch ascends its own target ``batch.indices[b]``, so one forward pass serves
 many filters, classes or trials. Layer outputs are taken after their activation, as a Keras
@@ -105,6 +105,18 @@ def _wrap(value: Objective | float) -> Objective:
 def setting(name: str) -> Objective:
     """The per-image value of a render setting, e.g. the weight ``tv`` of a penalty."""
     return Objective(lambda b: b.settings[name], name)
+
+
+def weighted(name: str, term: Objective) -> Objective:
+    """``setting(name) * term``, with the term left uncomputed for a batch where every image's
+    weight is 0 (the product is then 0 all the same): a penalty nobody asked for costs nothing,
+    not even the gradient of its slices of a 512 px canvas."""
+    def fn(b: Batch) -> tf.Tensor:
+        w = b.settings[name]
+        return tf.cond(tf.reduce_any(tf.not_equal(w, 0.0)), lambda: w * term(b),
+                       lambda: tf.zeros_like(w))
+
+    return Objective(fn, f"{name} * {term.description}")
 
 
 def total_variation() -> Objective:

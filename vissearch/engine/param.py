@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
-from vissearch.engine import spectrum
+from vissearch.engine import optimizers, spectrum
 from vissearch.engine.hparams import START, Row, image_rng
 from vissearch.engine.spectrum import COLOR_SQRT_NORMALIZED
 from vissearch.errors import UserError
@@ -117,11 +117,16 @@ class FourierParam:
     def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
         side = tf.shape(x)[2]
         scale = hp["fourier_scale"][:, None]  # [B, 1, H, W']
-        spectrum = tf.complex(x[..., 0] * scale, x[..., 1] * scale)
+        real, imag = tf.unstack(x, axis=-1)  # a slice's gradient would fill a whole zero tensor
+        spectrum = tf.complex(real * scale, imag * scale)
         img = tf.signal.irfft2d(spectrum, fft_length=[side, side]) / 4.0
         img = tf.transpose(img, [0, 2, 3, 1])  # [B, H, W, 3]
         mixed = tf.tensordot(img, tf.constant(COLOR_SQRT_NORMALIZED.T), axes=1)
-        img = tf.where(hp["decorrelate"][:, None, None, None], mixed, img)
+        # 1 or 0 per image: exactly ``mixed`` or ``img`` for finite values; a ``Select`` here
+        # leaves XLA a dynamic batch it cannot carry through the FFT's gradient, and a
+        # broadcast ``tf.where`` is slow on the CPU (see optimizers.where)
+        mine = tf.cast(hp["decorrelate"], img.dtype)[:, None, None, None]
+        img = mixed * mine + img * (1.0 - mine)
         return pre.to_input(tf.sigmoid(img) * 255.0)
 
     def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:
@@ -157,7 +162,7 @@ class MacoParam:
         img = tf.transpose(tf.signal.irfft2d(spectrum_, fft_length=[side, side]), [0, 2, 3, 1])
         img = _standardized(img) * hp["contrast"][:, None, None, None]
         mixed = tf.tensordot(img, tf.constant(COLOR_SQRT_NORMALIZED.T), axes=1)
-        img = tf.where(hp["decorrelate"][:, None, None, None], mixed, img)
+        img = optimizers.where(hp["decorrelate"], mixed, img)
         return pre.to_input(tf.sigmoid(img) * 255.0)
 
     def resized(self, x: tf.Tensor, side: int) -> tf.Tensor:

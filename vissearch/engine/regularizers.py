@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from vissearch.engine import transforms
+from vissearch.engine import optimizers, transforms
 from vissearch.imageio import Preprocess
 
 # (images, gradient, per-image settings, preprocessing) => images, all of one sub-batch
@@ -99,7 +99,7 @@ def apply(x: tf.Tensor, grad: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
 
 def _on_all(op: PixelOp, x, grad, hp, due, pre) -> tf.Tensor:
     new = op.fn(x, grad, {k: hp[k] for k in READS.get(op.name, ())}, pre)
-    return tf.where(tf.reshape(due, [-1, 1, 1, 1]), new, x)
+    return optimizers.where(due, new, x)
 
 
 def _on_due(op: PixelOp, x, grad, hp, due, pre) -> tf.Tensor:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from vissearch.engine import hparams, step
+from vissearch.engine import hparams, optimizers, step
 from vissearch.engine.hparams import Row
 from vissearch.engine.param import PARAMS
 from vissearch.errors import UserError
@@ -267,8 +267,8 @@ class _Population:
         hp = {k: tf.gather(v, rows) for k, v in self.hp_t.items()}
         mine = tf.gather(x, rows)
         best = tf.gather(self.state["best_x"], rows)
-        keep_best = tf.reshape(hp["keep_best"], [-1] + [1] * (len(x.shape) - 1))
-        images = self.param.images(tf.where(keep_best, best, mine), hp, self.loaded.preprocess)
+        images = self.param.images(optimizers.where(hp["keep_best"], best, mine), hp,
+                                   self.loaded.preprocess)
         s = m.settings
         if s.upscale_stages:
             images = tf.image.resize(images, [s.size, s.size], method="bicubic")

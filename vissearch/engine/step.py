@@ -35,7 +35,7 @@ SHRINK_SPREAD = 0.05  # crop_schedule shrink: a crop's side strays this far from
 def objective_of(loaded: LoadedModel, target: TargetSpec) -> tuple:
     """(the target's objective, what the step ascends): the target minus its penalties."""
     goal = objectives.target(loaded, target)
-    return goal, goal - objectives.setting("tv") * objectives.total_variation()
+    return goal, goal - objectives.weighted("tv", objectives.total_variation())
 
 
 def view_side(settings: RenderSettings) -> int | None:
@@ -103,16 +103,16 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
         grad = tape.gradient(total_goal, x)
         axes = list(range(1, len(x.shape)))
         ok = tf.math.is_finite(act) & tf.reduce_all(tf.math.is_finite(grad), axis=axes)
-        grad = tf.where(optimizers.per_image(ok, grad), grad, tf.zeros_like(grad))
+        grad = optimizers.where(ok, grad, tf.zeros_like(grad))
         rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=axes, keepdims=True))
-        grad = tf.where(optimizers.per_image(hp["normalize"], grad), grad / (rms + 1e-7), grad)
+        grad = optimizers.where(hp["normalize"], grad / (rms + 1e-7), grad)
         delta, kept = optimizers.update(-grad, state, hp, t, total)
         new_x = x + delta
         if param.in_place:
             new_x = regularizers.apply(new_x, grad, hp, t, pre, portable=jit)
         better = track & ok & (act > state["best_val"])
         new = dict(kept, failed=state["failed"] | ~ok,
-                   best_x=tf.where(optimizers.per_image(better, x), x, state["best_x"]),
+                   best_x=optimizers.where(better, x, state["best_x"]),
                    best_val=tf.where(better, act, state["best_val"]))
         return new_x, new, act
 
@@ -152,7 +152,7 @@ def _seen(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor,
         u = tf.gather(hp["uniforms"], t, axis=1)  # [B, 4]
         out = transforms.random_affine(images, u, hp["jitter"], hp["scale"], hp["rotate"],
                                        portable)
-        return tf.where(hp["robust"][:, None, None, None], out, images)
+        return optimizers.where(hp["robust"], out, images)
 
     return tf.cond(tf.reduce_any(hp["robust"]), moved, lambda: images)
 
