@@ -2,16 +2,19 @@
 
 Each method renders one image per class on zoo/efficientnet-lite0; the images land in
 ``results/unseen/METHOD/target_NNNN.png`` (448 px, so that size tells nothing of the method)
-and the CPU seconds per image in ``results/unseen/seconds.json``. A stopped run resumes at the
+and the CPU and wall seconds per image in ``results/unseen/seconds.json``. ``--draw 2`` draws
+20 other classes (none of the first draw's either) into ``results/unseen2/``: the first draw has
+been read, so choices made after it are checked on the second. A stopped run resumes at the
 first missing image. Then, as any user would:
 
     python -m vissearch readers make results/unseen/* --out out/unseen-sheet --seed 26
     # readers answer out/unseen-sheet/sheet/ blind
     python -m vissearch readers score out/unseen-sheet/key.json ANSWERS...
 
-Methods: vissearch's shipped Lite0 class recipe, the ``fourier-reference`` and
-``maco-reference`` recipes, Xplique 2.0.2 ``optimize`` and ``maco`` at their defaults
-(``pip install -e ".[peers]"`` and ``pip install --no-deps xplique==2.0.2``).
+Methods: vissearch's shipped Lite0 class recipe, the class entry it shipped until 2026-12-06
+(``vissearch-previous-shipped``), the ``fourier-reference`` recipe, Xplique 2.0.2 ``optimize``
+and ``maco`` and tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
+``pip install --no-deps xplique==2.0.2``).
 
     python bench/readers_unseen.py --only fourier
 """
@@ -38,7 +41,7 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
-N_CLASSES, CLASS_SEED, SEED, SIDE = 20, 26, 7, 448
+N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27}, 7, 448
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "experiments"))
 
@@ -51,10 +54,22 @@ def used_classes() -> set[int]:
     return set(BLOG) | set(held_out_classes()) | set(peer_classes())
 
 
-def classes() -> list[int]:
-    pool = [i for i in range(1000) if i not in used_classes()]
-    return sorted(int(i) for i in np.random.default_rng(CLASS_SEED).choice(pool, N_CLASSES,
-                                                                              replace=False))
+def classes(draw: int = 1) -> list[int]:
+    """The ``draw``-th set of classes: none used elsewhere, none of an earlier draw."""
+    used = used_classes() | {i for d in range(1, draw) for i in classes(d)}
+    pool = [i for i in range(1000) if i not in used]
+    rng = np.random.default_rng(CLASS_SEEDS[draw])
+    return sorted(int(i) for i in rng.choice(pool, N_CLASSES, replace=False))
+
+
+# the Lite0 class entry shipped from 2026-12-01 to 2026-12-06 (a MaCo readable search's best)
+PREVIOUS_SHIPPED = {
+    "size": 224, "steps": 128, "param": "maco", "maco_spectrum": "power",
+    "maco_alpha": 1.3772452311190293, "contrast": 1.6734467782674411, "canvas": 448,
+    "crops": 6, "crop_min": 0.3999393957709451, "crop_max": 0.6,
+    "crop_spread": 0.920010161404282, "optimizer": "adam", "lr": 0.15660451727780317,
+    "normalize_grad": False, "clip": False, "jitter": 2, "scale": 0.1365867474567929,
+    "rotate": 3.2435790356055882, "tv": 0.03604756645642124}
 
 
 def recipe_method(name: str):
@@ -66,6 +81,20 @@ def recipe_method(name: str):
         return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
 
     return run
+
+
+def settings_method(render_settings: dict):
+    def run(loaded, idx: list[int]) -> np.ndarray:
+        s = RenderSettings(**{**render_settings, "seed": SEED})
+        return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
+
+    return run
+
+
+def tf_keras_vis(loaded, idx: list[int]) -> np.ndarray:
+    import peers
+
+    return peers.tf_keras_vis(loaded, idx)
 
 
 def xplique(kind: str):
@@ -80,10 +109,12 @@ def xplique(kind: str):
 
 METHODS = {
     "vissearch-shipped": recipe_method("efficientnet-lite0"),
+    "vissearch-previous-shipped": settings_method(PREVIOUS_SHIPPED),
     "vissearch-fourier-reference": recipe_method("fourier-reference"),
     "vissearch-maco-reference": recipe_method("maco-reference"),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
+    "tf-keras-vis": tf_keras_vis,
 }
 
 
@@ -91,29 +122,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="the methods whose name contains this")
     ap.add_argument("--batch", type=int, default=4, help="classes rendered together")
+    ap.add_argument("--draw", type=int, choices=sorted(CLASS_SEEDS), default=1,
+                    help="which set of 20 classes (default 1)")
+    ap.add_argument("--limit", type=int, help="only the first N classes of the draw")
     args = ap.parse_args()
-    idx = classes()
+    idx = classes(args.draw)[:args.limit]
     print("classes:", idx, flush=True)
     loaded = resolve.load(ModelSpec(name="zoo/efficientnet-lite0"))
-    seconds_file = OUT / "seconds.json"
+    out = OUT if args.draw == 1 else OUT.with_name(f"unseen{args.draw}")
+    seconds_file = out / "seconds.json"
     seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
     for name, run in METHODS.items():
         if args.only and args.only not in name:
             continue
-        folder = OUT / name
+        folder = out / name
         todo = [i for i in idx if not (folder / f"target_{i:04d}.png").is_file()]
         for k in range(0, len(todo), args.batch):
             part = todo[k:k + args.batch]
-            start = time.process_time()
+            start, wall = time.process_time(), time.perf_counter()
             pixels = run(loaded, part)
             per_image = (time.process_time() - start) / len(part)
+            per_image_wall = (time.perf_counter() - wall) / len(part)
             for i, img in zip(part, pixels, strict=True):
                 img = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
                 img = np.asarray(Image.fromarray(img).resize((SIDE, SIDE), Image.LANCZOS))
                 write_png(folder / f"target_{i:04d}.png", img)
             seconds.setdefault(name, []).extend([round(per_image, 1)] * len(part))
+            seconds.setdefault(f"{name} (wall)", []).extend([round(per_image_wall, 1)] * len(part))
+            seconds_file.parent.mkdir(parents=True, exist_ok=True)
             seconds_file.write_text(json.dumps(seconds, indent=1))
-            print(f"{name}: {len(part)} images, {per_image:.0f} CPU s each", flush=True)
+            print(f"{name}: {len(part)} images, {per_image:.0f} CPU s, {per_image_wall:.0f} wall s"
+                  " each", flush=True)
 
 
 if __name__ == "__main__":
