@@ -14,7 +14,7 @@ from PIL import Image
 
 from vissearch import cli
 from vissearch.models import labels
-from vissearch.readers.make import make
+from vissearch.readers.make import make, make_rotated
 from vissearch.readers.score import score
 from vissearch.scoring import naming
 from vissearch.study.leaderboards import leaderboard
@@ -70,6 +70,25 @@ def test_a_sheet_says_nothing_of_its_images_classes(study):
         assert not re.search(rf"\b{name}\b", rest, re.I), name
     assert {i["class_name"] for i in key["images"]} == {"circle", "star"}
     assert not list(sheet.glob("key*"))  # the key is kept apart
+
+
+def test_rotated_sheets_show_each_class_once_and_every_image_on_one_sheet(study, capsys):
+    assert cli.main(["readers", "make", "premove.yaml", "peer", "--out", "rot", "--seed", "7",
+                     "--rotate"]) == 0
+    keys = sorted(Path("rot").glob("rotation-*/key.json"))
+    assert len(keys) == 3 and capsys.readouterr().out.count("key: ") == 3  # 2 trials + peer
+    seen = []
+    for key_path in keys:
+        items = json.loads(key_path.read_text())["images"]
+        assert sorted(i["class_name"] for i in items) == ["circle", "star"]  # each class once
+        assert len(list((key_path.parent / "sheet").glob("img_*.png"))) == 2
+        seen += [(i["origin"], i["trial"]) for i in items]
+    everything = json.loads(make(["premove.yaml", "peer"], "all", seed=7).read_text())["images"]
+    assert sorted(map(str, seen)) == sorted(str((i["origin"], i["trial"])) for i in everything)
+    # a sheet's two classes come from two different versions (a trial, the peer folder)
+    for k in keys:
+        versions = {(i["method"], i["trial"]) for i in json.loads(k.read_text())["images"]}
+        assert len(versions) == 2
 
 
 def test_forced_choice_offers_k_names_with_the_true_one(study):

@@ -29,6 +29,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
                            "imagenet)")
     make.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
                       help=f"overrides the studies' storage (default: ${STORAGE_ENV})")
+    make.add_argument("--rotate", action="store_true",
+                      help="one sheet per rotation, OUT/rotation-K/, each showing every class "
+                           "once, its versions rotated across sheets (to compare methods)")
     score = sub.add_parser("score", help="score readers' answers against a sheet's key")
     score.add_argument("key", help="the key.json that readers make wrote")
     score.add_argument("answers", nargs="+",
@@ -44,14 +47,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     if args.readers_command == "make":
-        from vissearch.readers.make import make
+        from vissearch.readers.make import make, make_rotated
 
-        key = make(args.sources, args.out, best=args.best, seed=args.seed,
-                   choices=args.choices, storage=args.storage, label_set=args.labels)
-        print(f"sheet: {key.parent / 'sheet' / 'index.html'} (give readers the folder "
-              f"{key.parent / 'sheet'} and nothing else)")
-        print(f"key: {key} (keep it from the readers)")
-        print(f"then: python -m vissearch readers score {key} ANSWERS...")
+        kwargs = dict(best=args.best, seed=args.seed, choices=args.choices,
+                      storage=args.storage, label_set=args.labels)
+        keys = (make_rotated(args.sources, args.out, **kwargs) if args.rotate
+                else [make(args.sources, args.out, **kwargs)])
+        for key in keys:
+            print(f"sheet: {key.parent / 'sheet' / 'index.html'} (give readers the folder "
+                  f"{key.parent / 'sheet'} and nothing else)")
+            print(f"key: {key} (keep it from the readers)")
+        if len(keys) > 1:
+            print("each sheet to other readers; score each key with its own readers' answers")
+        print(f"then: python -m vissearch readers score {keys[0]} ANSWERS...")
         return 0
     from vissearch.readers.score import score
 

@@ -158,6 +158,23 @@ def make(sources: list[str], out: str | Path, best: int = 4, seed: int | None = 
          choices: int = 0, storage: str | None = None, label_set: str | None = None) -> Path:
     """Write ``out/sheet/`` and ``out/key.json``; returns the key's path. Nothing is written
     when a source is refused."""
+    out, items, names, label_set, seed = _prepare(sources, out, best, seed, choices, storage,
+                                                  label_set)
+    return _sheet(out, items, names, label_set, seed, choices)
+
+
+def make_rotated(sources: list[str], out: str | Path, best: int = 4, seed: int | None = None,
+                 choices: int = 0, storage: str | None = None,
+                 label_set: str | None = None) -> list[Path]:
+    """One sheet per rotation (:func:`rotations`): ``out/rotation-K/sheet/`` and
+    ``out/rotation-K/key.json``, sheet K shuffled with ``seed + K - 1``; returns the keys."""
+    out, items, names, label_set, seed = _prepare(sources, out, best, seed, choices, storage,
+                                                  label_set)
+    return [_sheet(out / f"rotation-{k}", group, names, label_set, seed + k - 1, choices)
+            for k, group in enumerate(rotations(items), 1)]
+
+
+def _prepare(sources, out, best, seed, choices, storage, label_set):
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {shorten(str(out))}: exists and is not an empty folder")
@@ -168,6 +185,32 @@ def make(sources: list[str], out: str | Path, best: int = 4, seed: int | None = 
     if choices > len(names):
         raise UserError(f"--choices {choices}: the {label_set} classes are {len(names)}")
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    return out, items, names, label_set, seed
+
+
+def rotations(items: list[Item]) -> list[list[Item]]:
+    """Sheets on which a reader meets each class once: the versions of a class (its methods,
+    trials) in the sources' order, class ``j`` (by number) on sheet ``k`` from version
+    ``(j + k) mod K``, ``K`` the most versions any class has (a Latin square). A reader who has
+    named a class in one image finds it more easily in the next, which narrows the gaps
+    between methods when each class appears several times on a sheet (docs/readers.md)."""
+    by_class: dict[int, list[Item]] = {}
+    for item in items:
+        by_class.setdefault(item.cls, []).append(item)
+    k = max(len(v) for v in by_class.values())
+    sheets: list[list[Item]] = [[] for _ in range(k)]
+    for j, cls in enumerate(sorted(by_class)):
+        versions = by_class[cls]
+        for s in range(k):
+            if (j + s) % k < len(versions):
+                sheets[s].append(versions[(j + s) % k])
+    return [sheet for sheet in sheets if sheet]
+
+
+def _sheet(out: Path, items: list[Item], names, label_set: str, seed: int,
+           choices: int) -> Path:
+    """Shuffle ``items`` with ``seed``, name them ``img_NN``, write the sheet and its key."""
+    items = list(items)
     rng = random.Random(seed)
     rng.shuffle(items)
     width = max(2, len(str(len(items))))
