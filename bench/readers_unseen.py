@@ -41,7 +41,7 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
-N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27}, 7, 448
+N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29}, 7, 448
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "experiments"))
 
@@ -91,6 +91,17 @@ def settings_method(render_settings: dict):
     return run
 
 
+def variant(changes: dict):
+    """The shipped Lite0 class entry with some settings changed."""
+    def run(loaded, idx: list[int]) -> np.ndarray:
+        recipe = recipes.load(recipes.find("efficientnet-lite0"))
+        entry, _ = recipes.lookup(recipe, TargetSpec(kind="class", indices=idx))
+        s = RenderSettings(**{**entry.render, **changes, "seed": SEED})
+        return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
+
+    return run
+
+
 def tf_keras_vis(loaded, idx: list[int]) -> np.ndarray:
     import peers
 
@@ -110,6 +121,9 @@ def xplique(kind: str):
 METHODS = {
     "vissearch-shipped": recipe_method("efficientnet-lite0"),
     "vissearch-previous-shipped": settings_method(PREVIOUS_SHIPPED),
+    # variants of the shipped entry tried on draw 3 (a tuning draw: never reported)
+    "vissearch-variant-smooth": variant({"fourier_decay": 1.1}),
+    "vissearch-variant-near": variant({"canvas": 384, "crop_spread": 0.5}),
     "vissearch-fourier-reference": recipe_method("fourier-reference"),
     "vissearch-maco-reference": recipe_method("maco-reference"),
     "xplique-optimize": xplique("optimize"),
