@@ -14,7 +14,7 @@ from PIL import Image
 
 from vissearch import cli
 from vissearch.models import labels
-from vissearch.readers.make import make, make_rotated
+from vissearch.readers.make import make
 from vissearch.readers.score import score
 from vissearch.scoring import naming
 from vissearch.study.leaderboards import leaderboard
