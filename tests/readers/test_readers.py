@@ -1,6 +1,7 @@
 """Blind readers end to end: a sheet from a study and a folder, answered, scored back into the
 study; nothing in the sheet tells an image's class; bad input is one line and writes nothing."""
 
+import csv
 import json
 import re
 import shutil
@@ -89,6 +90,24 @@ def test_rotated_sheets_show_each_class_once_and_every_image_on_one_sheet(study,
     for k in keys:
         versions = {(i["method"], i["trial"]) for i in json.loads(k.read_text())["images"]}
         assert len(versions) == 2
+    # each rotation scored with its own reader, who names only circles; pooled by method
+    for key_path in keys:
+        images = json.loads(key_path.read_text())["images"]
+        (key_path.parent / "r.txt").write_text(
+            "".join(f"{i['image']} | circle | 2\n" for i in images))
+        score(key_path, [str(key_path.parent / "r.txt")], write_back=False)
+    assert cli.main(["readers", "pool", *map(str, sorted(Path("rot").glob("rotation-*"))),
+                     "--out", "pooled"]) == 0
+    pooled = {r["method"]: r for r in csv.DictReader(open("pooled/by_method.csv"))}
+    circles = {}
+    for i in everything:
+        circles.setdefault(i["method"], []).append(i["class_name"] == "circle")
+    assert set(pooled) == set(circles)
+    for method, hits in circles.items():
+        assert int(pooled[method]["judgments"]) == len(hits)
+        assert float(pooled[method]["named"]) == pytest.approx(sum(hits) / len(hits))
+    assert cli.main(["readers", "pool", "rot", "--out", "x"]) == 2  # no figures there
+    assert "no by_image.csv" in capsys.readouterr().err
 
 
 def test_forced_choice_offers_k_names_with_the_true_one(study):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 STORAGE_ENV = "VISSEARCH_STORAGE"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="readers_command", required=True, metavar="make|score")
+    sub = p.add_subparsers(dest="readers_command", required=True, metavar="make|score|pool")
     make = sub.add_parser("make", help="a blind sheet of uncaptioned images, and its key apart")
     make.add_argument("sources", nargs="+", metavar="[METHOD=]SOURCE",
                       help="a run config (its study's best trials; CONFIG:3,7 names trials) or "
@@ -43,6 +44,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
                        help="write the tables only, not the studies' trial attributes")
     score.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
                        help=f"overrides the studies' storage (default: ${STORAGE_ENV})")
+    pooled = sub.add_parser("pool", help="pool scored sheets (a rotation's) by method and class")
+    pooled.add_argument("folders", nargs="+",
+                        help="scored sheets: a figures folder, its by_image.csv, or the "
+                             "folder holding figures/")
+    pooled.add_argument("--out", required=True, help="folder for the pooled tables")
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -58,15 +64,27 @@ def handler(args: argparse.Namespace) -> int:
                   f"{key.parent / 'sheet'} and nothing else)")
             print(f"key: {key} (keep it from the readers)")
         if len(keys) > 1:
-            print("each sheet to other readers; score each key with its own readers' answers")
+            print("each sheet to other readers; score each key with its own readers' answers, "
+                  f"then: python -m vissearch readers pool {Path(args.out) / 'rotation-*'} "
+                  "--out FOLDER")
         print(f"then: python -m vissearch readers score {keys[0]} ANSWERS...")
+        return 0
+    if args.readers_command == "pool":
+        from vissearch.readers.score import pool
+
+        tables = pool(args.folders, args.out)
+        _print_methods(tables)
         return 0
     from vissearch.readers.score import score
 
     tables = score(args.key, args.answers, out=args.out, storage=args.storage,
                    write_back=not args.no_studies)
+    _print_methods(tables)
+    return 0
+
+
+def _print_methods(tables: dict) -> None:
     print(f"{'method':<28} {'images':>6} {'judged':>6} {'named':>6} {'in 3':>6} {'clear':>6}")
     for row in tables["method"]:
         print(f"{str(row['method'])[:28]:<28} {row['images']:>6} {row['judgments']:>6} "
               f"{row['named']:>6.2f} {row['named3']:>6.2f} {row['confident']:>6.2f}")
-    return 0

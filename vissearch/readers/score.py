@@ -151,9 +151,35 @@ def score(key_path: str | Path, answer_paths: list[str], out: str | Path | None 
     return tables
 
 
+def pool(folders: list[str], out: str | Path) -> dict[str, list[dict]]:
+    """Pool scored sheets (``readers make --rotate``'s rotations, each scored with its own
+    readers): their ``by_image.csv`` tables, or the folders that hold ``figures/by_image.csv``,
+    into one set of tables by method and class, written to ``out``."""
+    rows = []
+    for folder in folders:
+        path = Path(folder)
+        found = next((f for f in (path / "by_image.csv", path / "figures" / "by_image.csv",
+                                  path) if f.is_file() and f.name == "by_image.csv"), None)
+        if found is None:
+            raise UserError(f"readers pool: {shorten(folder)}: no by_image.csv in it or in its "
+                            "figures/ (score the sheet first: readers score KEY ANSWERS...)")
+        with open(found, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                n = int(r["judgments"])
+                rows.append({"method": r["method"], "class_name": r["class_name"], "n": n,
+                             **{k: float(r[k]) * n for k in ("named", "named3", "confident")},
+                             "agree": float(r["agree"])})
+    if not rows:
+        raise UserError("readers pool: the sheets hold no scored image")
+    tables = {"method": table(rows, ("method",)), "class": table(rows, ("class_name",))}
+    _write_tables(Path(out), tables, readers=0)
+    return tables
+
+
 def _write_tables(out: Path, tables: dict[str, list[dict]], readers: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    md = [f"# Readers' figures ({readers} readers)\n",
+    md = [f"# Readers' figures ({readers} readers)\n" if readers else "# Readers' figures, "
+          "several sheets pooled\n",
           "named: first guess right; named3: right in any of three; confident: first guess "
           "right and said clear (shares of judgments); agree: share of pairs of readers whose "
           "first guesses agree.\n"]
