@@ -72,17 +72,6 @@ PREVIOUS_SHIPPED = {
     "rotate": 3.2435790356055882, "tv": 0.03604756645642124}
 
 
-def recipe_method(name: str):
-    """A shipped recipe's class entry, rendered as the recipe says (its own size and canvas)."""
-    def run(loaded, idx: list[int]) -> np.ndarray:
-        recipe = recipes.load(recipes.find(name))
-        entry, _ = recipes.lookup(recipe, TargetSpec(kind="class", indices=idx))
-        s = RenderSettings(**{**entry.render, "seed": SEED})
-        return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
-
-    return run
-
-
 def settings_method(render_settings: dict):
     def run(loaded, idx: list[int]) -> np.ndarray:
         s = RenderSettings(**{**render_settings, "seed": SEED})
@@ -91,13 +80,13 @@ def settings_method(render_settings: dict):
     return run
 
 
-def variant(changes: dict):
-    """The shipped Lite0 class entry with some settings changed."""
+def recipe_method(name: str, changes: dict | None = None):
+    """A shipped recipe's class entry, rendered as the recipe says (its own size and canvas),
+    with ``changes`` on top."""
     def run(loaded, idx: list[int]) -> np.ndarray:
-        recipe = recipes.load(recipes.find("efficientnet-lite0"))
+        recipe = recipes.load(recipes.find(name))
         entry, _ = recipes.lookup(recipe, TargetSpec(kind="class", indices=idx))
-        s = RenderSettings(**{**entry.render, **changes, "seed": SEED})
-        return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
+        return settings_method({**entry.render, **(changes or {})})(loaded, idx)
 
     return run
 
@@ -122,10 +111,10 @@ METHODS = {
     "vissearch-shipped": recipe_method("efficientnet-lite0"),
     "vissearch-previous-shipped": settings_method(PREVIOUS_SHIPPED),
     # variants of the shipped entry tried on draw 3 (a tuning draw: never reported)
-    "vissearch-variant-smooth": variant({"fourier_decay": 1.1}),
-    "vissearch-variant-near": variant({"canvas": 384, "crop_spread": 0.5}),
+    "vissearch-variant-smooth": recipe_method("efficientnet-lite0", {"fourier_decay": 1.1}),
+    "vissearch-variant-near": recipe_method("efficientnet-lite0",
+                                            {"canvas": 384, "crop_spread": 0.5}),
     "vissearch-fourier-reference": recipe_method("fourier-reference"),
-    "vissearch-maco-reference": recipe_method("maco-reference"),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
