@@ -40,7 +40,7 @@ CASES = [
     ("empty range", "search.lr", {"uniform": [1.0, 1.0]}, "empty or inverted range [1.0, 1.0]"),
     ("log range touches 0", "search.lr", {"log_uniform": [0.0, 1.0]}, "touches 0"),
     ("unknown sampler", "study.sampler", "bayes", "'random', 'tpe', 'qmc' or 'grid'"),
-    ("unknown optimizer", "render.optimizer", "adamw", "'sgd', 'nesterov', 'rmsprop' or 'adam'"),
+    ("unknown optimizer", "render.optimizer", "adamw", "'sgd', 'nesterov', 'rmsprop', 'adam' or 'nadam'"),
     ("unknown init", "render.init", "noise", "'uniform', 'gaussian', 'gray' or 'image'"),
     ("unknown schedule", "render.schedule", "exp", "'constant', 'step', 'cosine' or 'linear'"),
     ("even median", "render.median_size", 4, "median_size must be 0 (off), 3 or 5, got 4"),

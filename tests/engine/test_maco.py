@@ -21,6 +21,8 @@ def rises(result) -> bool:
 @pytest.mark.parametrize("extra", [
     {}, dict(maco_spectrum="power", maco_alpha=1.2), dict(crops=3, crop_min=0.5),
     dict(canvas=40, crops=2, crop_min=0.4, jitter=2, rotate=5.0), dict(contrast=2.0, tv=0.2),
+    dict(canvas=32, crops=3, crop_min=0.6, crop_max=0.9, crop_schedule="shrink",  # MaCo's own
+         crop_center_std=0.1, crop_noise=0.04, optimizer="nadam"),
 ])
 def test_maco_ascends(tiny, extra):
     target = TargetSpec(kind="class", indices=[0, 2])
@@ -55,7 +57,9 @@ def test_a_population_of_maco_crop_trials_reproduces_byte_for_byte(tiny):
     base = {**MACO, "crops": 2, "canvas": 32}
     settings = [RenderSettings(**base, seed=1),
                 RenderSettings(**{**base, "lr": 0.05}, seed=2, contrast=1.8, crop_min=0.7,
-                               maco_spectrum="power", jitter=3, scale=0.1)]
+                               maco_spectrum="power", jitter=3, scale=0.1),
+                RenderSettings(**{**base, "optimizer": "nadam"}, seed=3, crop_center_std=0.2,
+                               crop_noise=0.05)]
     first = render_population(tiny, target, [Member(s) for s in settings])
     again = render_population(tiny, target, [Member(s) for s in settings])
     assert [r.inputs.tobytes() for r in first] == [r.inputs.tobytes() for r in again]
@@ -162,3 +166,47 @@ def test_a_trial_renders_the_same_whatever_batches_ran_before_it(tiny):
               for k in (5, 6, 7)]
     render_population(tiny, target, [Member(o) for o in others])  # another batch size
     assert render(tiny, target, s).inputs.tobytes() == first.inputs.tobytes()
+
+
+def _packed(rows: list, total: int, crops: int) -> dict:
+    hp = {k: tf.constant(v) for k, v in hparams.pack(rows, total).items()}
+    hp["crop_uniforms"] = tf.constant(hparams.crop_uniforms(rows, total, crops))
+    return hp
+
+
+def test_normal_centres_gather_around_the_middle_and_may_leave_the_image():
+    # columns hold 1..100: a crop's middle column tells its centre, a zero that it left
+    ramp = np.broadcast_to(np.arange(1, 101, dtype=np.float32)[None, :, None], (100, 100, 3))
+    images = tf.constant(np.stack([ramp] * 2))
+    rows = [hparams.Row(RenderSettings(crops=64, crop_min=0.2, crop_max=0.2,
+                                       crop_center_std=std), 0, 0) for std in (0.15, 0.0)]
+    hp = _packed(rows, 4, 64)
+    out = np.concatenate([step._crops(images, hp, tf.constant(t), 4, 64, 21).numpy()
+                          for t in range(4)]).reshape(4, 2, 64, 21, 21, 3)
+    middle = out[:, 0, :, 10, 10, 0].ravel()  # 256 crops of the normal image
+    inside = middle > 0
+    centres = (middle[inside] - 1) / 99
+    assert abs(centres.mean() - 0.5) < 0.03 and 0.11 < centres.std() < 0.19
+    assert (out[:, 0, ..., 0] == 0).any()  # some crops reach past the image: zeros there
+    assert (out[:, 1, ..., 0] > 0).all()  # crop_center_std 0: every crop inside, as before
+
+
+def test_crop_noise_has_its_std_and_stays_with_its_image(tiny):
+    settings = [RenderSettings(crops=2, crop_noise=0.04, seed=1),
+                RenderSettings(crops=2, seed=2), RenderSettings(crops=2, crop_noise=0.1, seed=3)]
+    pre = tiny.preprocess
+
+    def noise(order: list[int], t: int = 5) -> np.ndarray:
+        rows = [hparams.Row(settings[i], 0, 0) for i in order]
+        seen = tf.zeros([2 * len(order), 8, 8, 3])
+        out = step._noisy(seen, _packed(rows, 9, 2), tf.constant(t), 2, pre).numpy()
+        return out.reshape(len(order), 2, 8, 8, 3)
+
+    first = noise([0, 1, 2])
+    unit = 255.0 / np.asarray(pre.std)  # pixel range in the model's input units
+    spread = np.sqrt(1 + 1 / 12)  # a normal plus a uniform of the same width
+    for k, amount in ((0, 0.04), (2, 0.1)):
+        assert abs(first[k].std() / (amount * unit.mean() * spread) - 1) < 0.1
+    assert (first[1] == 0).all()  # no noise asked: none added
+    np.testing.assert_array_equal(noise([2, 0])[1], first[0])  # its own, whatever its mates
+    assert not np.array_equal(noise([0], t=6)[0], first[0])  # a new draw each step

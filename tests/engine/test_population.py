@@ -86,6 +86,7 @@ def test_rungs_are_window_multiples_inside_the_render():
     ("nesterov", lambda lr: keras.optimizers.SGD(lr, momentum=0.8, nesterov=True)),
     ("rmsprop", lambda lr: keras.optimizers.RMSprop(lr)),
     ("adam", lambda lr: keras.optimizers.Adam(lr)),
+    ("nadam", lambda lr: keras.optimizers.Nadam(lr)),
 ])
 def test_the_per_image_rules_are_keras_own(name, keras_optimizer):
     rng = np.random.default_rng(0)

@@ -17,6 +17,8 @@ CASES = [
     dict(param="fourier", optimizer="adam", lr=0.05, jitter=1, normalize_grad=False),
     dict(param="maco", optimizer="adam", lr=0.1, crops=2, crop_min=0.6, canvas=32,
          normalize_grad=False, clip=False),
+    dict(param="maco", optimizer="nadam", lr=0.1, crops=2, crop_min=0.6, canvas=32,
+         crop_noise=0.04, normalize_grad=False, clip=False),
 ]
 
 

@@ -48,7 +48,7 @@ def test_nan_marks_one_target_failed_without_crashing_the_batch(nan_filter_model
     assert 5 not in [result.indices[i] for i in result.ranking()]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "rmsprop", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "rmsprop", "adam", "nadam"])
 @pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "linear"])
 def test_every_optimizer_and_schedule_ascends(tiny, optimizer, schedule):
     target = TargetSpec(kind="class", indices=[1, 3])

@@ -18,7 +18,7 @@ def error(model, data) -> str:
     ({"blur_sigmaa": 1}, "blur_sigmaa: unknown key (did you mean: blur_sigma"),
     ({"steps": "many"}, "steps: Input should be a valid integer"),
     ({"median_size": 4}, "median_size"),
-    ({"optimizer": "adamw"}, "'sgd', 'nesterov', 'rmsprop' or 'adam'"),
+    ({"optimizer": "adamw"}, "'sgd', 'nesterov', 'rmsprop', 'adam' or 'nadam'"),
     ({"lr": -1}, "lr: Input should be greater than 0"),
     ({"param": "fourier", "blur_sigma": 1.0}, "blur_sigma act on the pixel image"),
     ({"init": "image"}, "init_image"),

@@ -30,7 +30,7 @@ def structure(s: RenderSettings) -> tuple:
     return tuple(getattr(s, name) for name in STRUCTURE)
 
 
-START, TRANSFORMS, CROPS = 0, 1, 2  # the random streams of an image
+START, TRANSFORMS, CROPS, NOISE = 0, 1, 2, 3  # the random streams of an image
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Row:
 def image_rng(seed: int, position: int, stream: int) -> np.random.Generator:
     """A generator of the image at ``position`` among the targets of the trial with ``seed``:
     stream :data:`START` draws its first image, :data:`TRANSFORMS` its random transforms,
-    :data:`CROPS` its random crops."""
+    :data:`CROPS` its random crops, :data:`NOISE` the key of its crops' noise."""
     return np.random.default_rng([seed, position, stream])
 
 
@@ -91,6 +91,10 @@ def pack(rows: list[Row], total: int) -> dict[str, np.ndarray]:
         "crop_min": col(lambda s: s.crop_min), "crop_max": col(lambda s: s.crop_max),
         "crop_spread": col(lambda s: s.crop_spread),
         "crop_shrink": col(lambda s: s.crop_schedule == "shrink", bool),
+        "crop_center_std": col(lambda s: s.crop_center_std),
+        "crop_noise": col(lambda s: s.crop_noise),
+        "noise_key": np.array([image_rng(r.settings.seed, r.position, NOISE).integers(2**31 - 1)
+                               for r in rows], np.int32),
     }
 
 

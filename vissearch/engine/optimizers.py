@@ -3,9 +3,9 @@
 ``(gradient, state, hyperparameters, step) => (update, state)``, every hyperparameter a tensor
 with one value per image. A population renders many trials in one batch, each image with its own
 learning rate, momentum, schedule and optimizer; a Keras optimizer applies one of each to a whole
-variable. So the four update rules below are Keras's own (``SGD``, ``SGD(nesterov=True)``,
-``RMSprop`` and ``Adam`` with their Keras defaults), written per image and checked against Keras
-in the tests; the schedules are Keras's schedule classes given per-image tensors (and the
+variable. So the five update rules below are Keras's own (``SGD``, ``SGD(nesterov=True)``,
+``RMSprop``, ``Adam`` and ``Nadam`` with their Keras defaults), written per image and checked
+against Keras in the tests; the schedules are Keras's schedule classes given per-image tensors (and the
 formula of ``ExponentialDecay(staircase=True)``, whose constructor refuses a tensor).
 
 Ascent: the caller passes the *negative* gradient of the objective, as to a Keras optimizer that
@@ -23,6 +23,7 @@ import tensorflow as tf
 RHO = 0.9  # RMSprop
 BETA_1, BETA_2 = 0.9, 0.999  # Adam
 EPSILON = 1e-7  # RMSprop and Adam, as Keras
+NADAM_DECAY = 0.96  # Nadam's momentum schedule, as Keras
 
 
 def per_image(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -71,11 +72,26 @@ def _adam(g, state, lr, hp, t):
     return -(m * alpha) / (tf.sqrt(v) + EPSILON), {"m": m, "v": v}
 
 
+def _nadam(g, state, lr, hp, t):
+    # Keras keeps the product of the momentum schedule in a variable; here it is recomputed
+    # from the step, so the state stays the two moments every rule shares
+    step = tf.cast(t + 1, g.dtype)
+    schedule = BETA_1 * (1.0 - 0.5 * tf.pow(NADAM_DECAY, tf.range(1.0, step + 2.0)))
+    u_t, u_next = schedule[-2], schedule[-1]
+    product = tf.reduce_prod(schedule[:-1])
+    m = state["m"] + (g - state["m"]) * (1 - BETA_1)
+    v = state["v"] + (tf.square(g) - state["v"]) * (1 - BETA_2)
+    m_hat = u_next * m / (1 - product * u_next) + (1 - u_t) * g / (1 - product)
+    v_hat = v / (1 - BETA_2**step)
+    return -(m_hat * lr) / (tf.sqrt(v_hat) + EPSILON), {"m": m, "v": v}
+
+
 OPTIMIZERS: dict[str, Rule] = {
     "sgd": Rule((), _sgd),
     "nesterov": Rule(("m",), _nesterov),
     "rmsprop": Rule(("v",), _rmsprop),
     "adam": Rule(("m", "v"), _adam),
+    "nadam": Rule(("m", "v"), _nadam),
 }
 STATE = ("m", "v")  # every state tensor any rule keeps; all start at zero
 

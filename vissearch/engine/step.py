@@ -94,7 +94,7 @@ def build(loaded: LoadedModel, target_objective, ascend, param_name: str, total:
             images = param.images(x, hp, pre)
             seen = _seen(images, hp, t, jit)
             if crops:
-                seen = _crops(seen, hp, t, total, crops, size, jit)
+                seen = _noisy(_crops(seen, hp, t, total, crops, size, jit), hp, t, crops, pre)
             elif view is not None:
                 seen = _resized(seen, view)
             batch = objectives.Batch(images, seen, hp["index"], hp, pre, max(crops, 1))
@@ -163,7 +163,9 @@ def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, total: int
     a share of the image's between its ``crop_min`` and ``crop_max`` (``crop_schedule:
     shrink``: around a side that falls from ``crop_max`` to ``crop_min`` over the steps, give
     or take :data:`SHRINK_SPREAD`, as MaCo's boxes do) and their offset within ``crop_spread``
-    of the centred one, resized to ``side_out``.
+    of the centred one, resized to ``side_out``. With ``crop_center_std`` above 0 the crop's
+    centre is normal around the image's instead (MaCo's), and the crop may leave the image:
+    beyond it the model sees zeros (the ``portable`` path reflects the image instead).
     Bilinear, so the gradient reaches every covered pixel."""
     u = tf.gather(hp["crop_uniforms"], t, axis=1)  # [B, crops, 3]
     lo, hi = hp["crop_min"][:, None], hp["crop_max"][:, None]
@@ -173,7 +175,11 @@ def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, total: int
                     lo + (hi - lo) * u[..., 0])
     spread = hp["crop_spread"][:, None, None]  # 1: anywhere in the image; 0: centred
     where = tf.where(spread < 1.0, 0.5 + spread * (u[..., 1:] - 0.5), u[..., 1:])  # exact at 1
-    y0, x0 = where[..., 0] * (1.0 - side), where[..., 1] * (1.0 - side)
+    corner = where * (1.0 - side[..., None])
+    std = hp["crop_center_std"][:, None, None]
+    centre = 0.5 + std * tf.math.ndtri(tf.clip_by_value(u[..., 1:], 1e-6, 1.0 - 1e-6))
+    corner = tf.where(std > 0.0, centre - 0.5 * side[..., None], corner)
+    y0, x0 = corner[..., 0], corner[..., 1]
     if portable:  # crop_and_resize's sampling by plain gathers (XLA has no kernel for it)
         n = tf.cast(tf.shape(images)[1] - 1, tf.float32)
         steps = tf.linspace(0.0, 1.0, side_out)  # [S]
@@ -185,6 +191,49 @@ def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, total: int
     boxes = tf.reshape(tf.stack([y0, x0, y0 + side, x0 + side], axis=-1), [-1, 4])
     which = tf.repeat(tf.range(tf.shape(images)[0]), crops)
     return tf.image.crop_and_resize(images, boxes, which, [side_out, side_out])
+
+
+def _noisy(seen: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
+           pre) -> tf.Tensor:
+    """The crops ``[B * crops, S, S, 3]`` with each image's ``crop_noise`` added, in pixel
+    units scaled as the model's input: normal with that std plus uniform of that width, as
+    MaCo adds. Each image draws its noise from its own key and the step (:func:`_uniform_bits`),
+    so its numbers do not depend on its batch-mates, nor on XLA."""
+    def noisy() -> tf.Tensor:
+        n = tf.size(seen) // tf.shape(hp["noise_key"])[0]
+        bits = _uniform_bits(hp["noise_key"], t, n, 3)  # 3 x [B, n]
+        normal = tf.sqrt(-2.0 * tf.math.log(bits[0])) * tf.cos(2.0 * np.pi * bits[1])
+        std = np.asarray(pre.std, np.float32)[::-1] if pre.bgr else np.asarray(pre.std, np.float32)
+        amp = hp["crop_noise"][:, None] * 255.0
+        noise = tf.reshape((normal + bits[2] - 0.5) * amp, tf.shape(seen))
+        return seen + noise / std
+
+    return tf.cond(tf.reduce_any(hp["crop_noise"] > 0.0), noisy, lambda: seen)
+
+
+def _mixed(x: tf.Tensor) -> tf.Tensor:
+    """A 32-bit integer hash (Wellons' lowbias32): each output bit depends on every input bit."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(0x7FEB352D,
+                                                                                tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15)) * tf.constant(0x846CA68B,
+                                                                                tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def _uniform_bits(keys: tf.Tensor, t: tf.Tensor, n: tf.Tensor, draws: int) -> list[tf.Tensor]:
+    """``draws`` tensors ``[B, n]`` of uniforms in (0, 1), a counter-based hash of each image's
+    key, the step and the element's index. TensorFlow's stateless generators draw other numbers
+    under XLA; integer arithmetic is the same everywhere."""
+    base = _mixed(tf.bitwise.bitwise_xor(tf.cast(keys, tf.uint32),
+                                         _mixed(tf.cast(t, tf.uint32) + 0x9E3779B9)))
+    bits = _mixed(tf.bitwise.bitwise_xor(tf.cast(tf.range(n), tf.uint32)[None], base[:, None]))
+    out = []
+    for k in range(draws):
+        if k:
+            bits = _mixed(bits + tf.constant(0x68E31DA4, tf.uint32))
+        top = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32)  # 24 bits: exact in float32
+        out.append((top + 0.5) / 2.0**24)
+    return out
 
 
 def _resized(images: tf.Tensor, side: int) -> tf.Tensor:

@@ -58,8 +58,16 @@ class RenderSettings(_Frozen):
     crop_schedule: Literal["uniform", "shrink"] = Field(
         "uniform", description="crop sides: uniform in [crop_min, crop_max] at every step, or "
                                "shrink from crop_max to crop_min over the steps (MaCo's)")
+    crop_center_std: float = Field(
+        0.0, ge=0, le=1, description="crop centres: 0 within crop_spread of the centre; above 0 "
+                                     "normal around it with this std, share of canvas, the "
+                                     "crop free to leave the canvas (MaCo's: 0.15)")
+    crop_noise: float = Field(
+        0.0, ge=0, le=1, description="noise on each crop the model sees: normal with this std "
+                                     "plus uniform of this width, share of the pixel range "
+                                     "(MaCo's: 0.04)")
     # update
-    optimizer: Literal["sgd", "nesterov", "rmsprop", "adam"] = "sgd"
+    optimizer: Literal["sgd", "nesterov", "rmsprop", "adam", "nadam"] = "sgd"
     lr: float = Field(1.0, gt=0, le=1e9)
     momentum: float = Field(0.9, ge=0, lt=1)
     normalize_grad: bool = True
