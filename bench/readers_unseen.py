@@ -11,10 +11,13 @@ first missing image. Then, as any user would:
     # readers answer out/unseen-sheet/sheet/ blind
     python -m vissearch readers score out/unseen-sheet/key.json ANSWERS...
 
-Methods: vissearch's shipped Lite0 class recipe, the class entry it shipped until 2026-12-06
-(``vissearch-previous-shipped``), the ``fourier-reference`` recipe, Xplique 2.0.2 ``optimize``
-and ``maco`` and tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
-``pip install --no-deps xplique==2.0.2``).
+Methods: vissearch's shipped Lite0 class recipe, the class entry it shipped until the morning
+of 2026-12-06 (``vissearch-previous-shipped``), the ``fourier-reference`` recipe (the entry
+shipped until that evening), ``maco-reference`` and its 128-step, 4-crop cut (the entry shipped
+since: the same images as ``vissearch-shipped``), Xplique 2.0.2 ``optimize`` and ``maco`` and
+tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
+``pip install --no-deps xplique==2.0.2``). ``--draw 3`` is for tuning; ``--draw 4`` checked
+the MaCo entry (docs/readers.md).
 
     python bench/readers_unseen.py --only fourier
 """
@@ -115,6 +118,9 @@ METHODS = {
     "vissearch-variant-near": recipe_method("efficientnet-lite0",
                                             {"canvas": 384, "crop_spread": 0.5}),
     "vissearch-fourier-reference": recipe_method("fourier-reference"),
+    "vissearch-maco-reference": recipe_method("maco-reference"),
+    # maco-reference at a twelfth of its cost, chosen on draw 3 against 64 steps x 8 crops
+    "vissearch-maco-128x4": recipe_method("maco-reference", {"steps": 128, "crops": 4}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
