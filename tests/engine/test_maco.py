@@ -210,3 +210,26 @@ def test_crop_noise_has_its_std_and_stays_with_its_image(tiny):
     assert (first[1] == 0).all()  # no noise asked: none added
     np.testing.assert_array_equal(noise([2, 0])[1], first[0])  # its own, whatever its mates
     assert not np.array_equal(noise([0], t=6)[0], first[0])  # a new draw each step
+
+
+def test_a_phase_offset_takes_the_bright_spot_off_the_corner(tiny):
+    """A standardized phase adds up at the origin: without the offset the first image's corner
+    is many standard deviations bright; with it, no brighter than the rest. The magnitude stays
+    the fixed one either way, and an offset of 0 leaves the image as it was."""
+    target = TargetSpec(kind="class", indices=[1])
+    side = 64
+    base = dict(MACO, size=side, steps=2, decorrelate=False)
+
+    def logits(result) -> np.ndarray:
+        p = np.clip(result.pixels().astype(np.float64) / 255.0, 1e-7, 1 - 1e-7)
+        z = np.log(p / (1 - p))[0]
+        return (z - z.mean()) / z.std()
+
+    plain = render(tiny, target, RenderSettings(**base), stop_at=1)
+    offset = render(tiny, target, RenderSettings(**base, maco_phase_offset=True), stop_at=1)
+    assert np.abs(logits(plain)[0, 0]).max() > 6  # the spot
+    assert np.abs(logits(offset)[0, 0]).max() < 4
+    inner = (slice(None), slice(None), slice(1, None), slice(1, -1))
+    fixed = spectrum.magnitude(side, "natural", 1.0)
+    ratio = _spectrum_of(offset)[inner] / fixed[None][inner]
+    assert ratio.std() / ratio.mean() < 1e-3

@@ -30,7 +30,7 @@ def structure(s: RenderSettings) -> tuple:
     return tuple(getattr(s, name) for name in STRUCTURE)
 
 
-START, TRANSFORMS, CROPS, NOISE = 0, 1, 2, 3  # the random streams of an image
+START, TRANSFORMS, CROPS, NOISE, PHASE = 0, 1, 2, 3, 4  # the random streams of an image
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class Row:
 def image_rng(seed: int, position: int, stream: int) -> np.random.Generator:
     """A generator of the image at ``position`` among the targets of the trial with ``seed``:
     stream :data:`START` draws its first image, :data:`TRANSFORMS` its random transforms,
-    :data:`CROPS` its random crops, :data:`NOISE` the key of its crops' noise."""
+    :data:`CROPS` its random crops, :data:`NOISE` the key of its crops' noise, :data:`PHASE`
+    its fixed MaCo phase offset."""
     return np.random.default_rng([seed, position, stream])
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from vissearch.engine import optimizers, spectrum
-from vissearch.engine.hparams import START, Row, image_rng
+from vissearch.engine.hparams import PHASE, START, Row, image_rng
 from vissearch.engine.spectrum import COLOR_SQRT_NORMALIZED
 from vissearch.errors import UserError
 from vissearch.imageio import Preprocess, read_png
@@ -139,7 +139,11 @@ class MacoParam:
 
     The variable is the phase ``[B, 3, H, W//2+1]``. As in the paper the phase and the image
     are standardized per image, so the magnitude fixes the image's spectrum up to ``contrast``,
-    the image's standard deviation before the sigmoid.
+    the image's standard deviation before the sigmoid. A standardized phase is mostly near 0
+    (the mean of its cosine is e^-1/2), so at the image's origin every coefficient adds up: a
+    spot tens of standard deviations bright at the corners (of the image and, wrapping, of
+    the canvas), which the standardization pays for with the contrast of everything else.
+    ``maco_phase_offset`` adds a fixed uniform random phase per coefficient and image.
     """
 
     in_place = False
@@ -152,11 +156,18 @@ class MacoParam:
     def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
         mags = [spectrum.magnitude(side, r.settings.maco_spectrum, r.settings.maco_alpha)
                 for r in rows]
-        return {"maco_magnitude": np.stack(mags)}
+        shape = (3, side, side // 2 + 1)
+        offsets = [image_rng(r.settings.seed, r.position, PHASE).uniform(0, 2 * np.pi, shape)
+                   if r.settings.maco_phase_offset else np.zeros(shape) for r in rows]
+        return {"maco_magnitude": np.stack(mags),
+                "maco_offset": np.stack(offsets).astype(np.float32)}
 
     def images(self, x: tf.Tensor, hp: dict[str, tf.Tensor], pre: Preprocess) -> tf.Tensor:
         side = tf.shape(x)[2]
-        phase = _standardized(x)
+        # a standardized phase has most of its values near 0, so every coefficient adds in
+        # phase at the image's origin: with ``maco_phase_offset`` a fixed random phase spreads
+        # them (an offset of 0 leaves the phase as it was, to the bit)
+        phase = _standardized(x) + hp["maco_offset"]
         mag = hp["maco_magnitude"]
         spectrum_ = tf.complex(tf.cos(phase) * mag, tf.sin(phase) * mag)
         img = tf.transpose(tf.signal.irfft2d(spectrum_, fft_length=[side, side]), [0, 2, 3, 1])

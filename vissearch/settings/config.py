@@ -48,6 +48,9 @@ class RenderSettings(_Frozen):
     maco_alpha: float = Field(1.0, ge=0, le=4, description="maco_spectrum power: 1/f^alpha")
     contrast: float = Field(1.0, gt=0, le=10,
                             description="maco: std of the image before the sigmoid")
+    maco_phase_offset: bool = Field(
+        False, description="maco: add a fixed random phase (drawn from the seed) to the learned "
+                           "one, so that no bright spot gathers at the image's corner")
     canvas: int = Field(0, ge=0, le=4096,
                         description="side of the optimized image (0: size), seen at size")
     crops: int = Field(0, ge=0, le=64,
