@@ -5,8 +5,8 @@ with one value per image. A population renders many trials in one batch, each im
 learning rate, momentum, schedule and optimizer; a Keras optimizer applies one of each to a whole
 variable. So the five update rules below are Keras's own (``SGD``, ``SGD(nesterov=True)``,
 ``RMSprop``, ``Adam`` and ``Nadam`` with their Keras defaults), written per image and checked
-against Keras in the tests; the schedules are Keras's schedule classes given per-image tensors (and the
-formula of ``ExponentialDecay(staircase=True)``, whose constructor refuses a tensor).
+against Keras in the tests; the schedules are Keras's schedule classes given per-image tensors
+(and the formula of ``ExponentialDecay(staircase=True)``, whose constructor refuses a tensor).
 
 Ascent: the caller passes the *negative* gradient of the objective, as to a Keras optimizer that
 minimizes, and adds the returned update to the variable.
