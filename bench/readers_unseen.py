@@ -124,6 +124,9 @@ METHODS = {
     # the same with a fixed random phase offset (no bright spot at the corners)
     "vissearch-maco-128x4-offset": recipe_method(
         "maco-reference", {"steps": 128, "crops": 4, "maco_phase_offset": True}),
+    # the same with the photos' magnitude as held at 224 px (ImageNet-like fine frequencies)
+    "vissearch-maco-128x4-photo224": recipe_method(
+        "maco-reference", {"steps": 128, "crops": 4, "maco_photo_side": 224}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,

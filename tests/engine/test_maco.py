@@ -233,3 +233,13 @@ def test_a_phase_offset_takes_the_bright_spot_off_the_corner(tiny):
     fixed = spectrum.magnitude(side, "natural", 1.0)
     ratio = _spectrum_of(offset)[inner] / fixed[None][inner]
     assert ratio.std() / ratio.mean() < 1e-3
+
+
+def test_photos_held_small_leave_the_finest_frequencies_almost_empty():
+    full, small = spectrum.natural(64), spectrum.natural(64, seen=24)
+    f = spectrum.frequencies(64)
+    top, middle = f > 0.3, (f > 2 / 64) & (f < 6 / 64)
+    assert small[:, top].mean() < 0.3 * full[:, top].mean()  # shrunk: little fine detail
+    # coarse shapes alike (the mean of one lifts what the top frequencies gave up)
+    assert 0.5 < small[:, middle].mean() / full[:, middle].mean() < 3
+    assert np.isclose(small.mean(), 1.0)

@@ -154,8 +154,8 @@ class MacoParam:
                          for r in rows]).astype(np.float32)
 
     def stage(self, rows: list[Row], side: int) -> dict[str, np.ndarray]:
-        mags = [spectrum.magnitude(side, r.settings.maco_spectrum, r.settings.maco_alpha)
-                for r in rows]
+        mags = [spectrum.magnitude(side, r.settings.maco_spectrum, r.settings.maco_alpha,
+                                   r.settings.maco_photo_side) for r in rows]
         shape = (3, side, side // 2 + 1)
         offsets = [image_rng(r.settings.seed, r.position, PHASE).uniform(0, 2 * np.pi, shape)
                    if r.settings.maco_phase_offset else np.zeros(shape) for r in rows]

@@ -62,8 +62,11 @@ def power(side: int, alpha: float) -> np.ndarray:
 
 
 @functools.cache
-def natural(side: int) -> np.ndarray:
-    """``[3, side, side//2+1]`` mean magnitude of the photos' decorrelated colour channels."""
+def natural(side: int, seen: int = 0) -> np.ndarray:
+    """``[3, side, side//2+1]`` mean magnitude of the photos' decorrelated colour channels;
+    ``seen`` above 0: each crop shrunk to ``seen`` pixels first, then enlarged to ``side``, as
+    the photos of a data set like ImageNet are held at about the model's resolution (the finest
+    frequencies of the canvas then carry almost nothing)."""
     rng = np.random.default_rng(SEED)
     unmix = np.linalg.inv(COLOR_SQRT_NORMALIZED.T).astype(np.float64)
     total = np.zeros((3, side, side // 2 + 1))
@@ -76,7 +79,10 @@ def natural(side: int) -> np.ndarray:
         for _ in range(CROPS_PER_PHOTO):
             y0, x0 = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
             patch = img[y0:y0 + crop, x0:x0 + crop] / 255.0
-            patch = ndimage.zoom(patch, (side / crop, side / crop, 1), order=1)[:side, :side]
+            if seen:
+                patch = ndimage.zoom(patch, (seen / crop, seen / crop, 1), order=1)
+            patch = ndimage.zoom(patch, (side / patch.shape[0], side / patch.shape[1], 1),
+                                 order=1)[:side, :side]
             for view in (patch, patch[:, ::-1]):
                 decorrelated = ((view - view.mean(axis=(0, 1))) @ unmix) * window
                 spectrum = np.fft.rfft2(np.moveaxis(decorrelated, -1, 0))
@@ -91,10 +97,11 @@ def natural(side: int) -> np.ndarray:
     return (mag / mag.mean()).astype(np.float32)
 
 
-def magnitude(side: int, kind: str, alpha: float) -> np.ndarray:
-    """The fixed magnitude of one image: ``kind`` is ``natural`` or ``power``."""
+def magnitude(side: int, kind: str, alpha: float, seen: int = 0) -> np.ndarray:
+    """The fixed magnitude of one image: ``kind`` is ``natural`` (its photos shrunk to ``seen``
+    pixels first where that is above 0) or ``power``."""
     if kind == "natural":
-        return natural(side)
+        return natural(side, seen)
     if kind == "power":
         return power(side, alpha)
     raise ValueError(f"unknown maco_spectrum {kind!r}: natural or power")
