@@ -121,6 +121,7 @@ METHODS = {
     "vissearch-maco-reference": recipe_method("maco-reference"),
     # maco-reference at a twelfth of its cost, chosen on draw 3 against 64 steps x 8 crops
     "vissearch-maco-128x4": recipe_method("maco-reference", {"steps": 128, "crops": 4}),
+    "vissearch-maco-64x8": recipe_method("maco-reference", {"steps": 64, "crops": 8}),
     # the same with a fixed random phase offset (no bright spot at the corners)
     "vissearch-maco-128x4-offset": recipe_method(
         "maco-reference", {"steps": 128, "crops": 4, "maco_phase_offset": True}),
