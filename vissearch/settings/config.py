@@ -46,15 +46,12 @@ class RenderSettings(_Frozen):
     maco_spectrum: Literal["natural", "power"] = Field(
         "natural", description="maco: the fixed magnitude, of natural photos or 1/f^maco_alpha")
     maco_alpha: float = Field(1.0, ge=0, le=4, description="maco_spectrum power: 1/f^alpha")
-    maco_photo_side: int = Field(
-        0, ge=0, le=4096, description="maco_spectrum natural: 0 the photos at the canvas's "
-                                      "resolution; N shrunk to N px first, as a data set's "
-                                      "photos are held (224: little above 112 cycles)")
+    maco_photo_side: int = Field(0, ge=0, le=4096, description="maco_spectrum natural: "
+                                 "the photos at the canvas's resolution (0) or shrunk to N px")
     contrast: float = Field(1.0, gt=0, le=10,
                             description="maco: std of the image before the sigmoid")
-    maco_phase_offset: bool = Field(
-        False, description="maco: add a fixed random phase (drawn from the seed) to the learned "
-                           "one, so that no bright spot gathers at the image's corner")
+    maco_phase_offset: bool = Field(False, description="maco: a fixed random phase added to "
+                                    "the learned one (no bright spot at the image's corner)")
     canvas: int = Field(0, ge=0, le=4096,
                         description="side of the optimized image (0: size), seen at size")
     crops: int = Field(0, ge=0, le=64,
