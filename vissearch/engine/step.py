@@ -203,10 +203,9 @@ def _noisy(seen: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,
         n = tf.size(seen) // tf.shape(hp["noise_key"])[0]
         bits = _uniform_bits(hp["noise_key"], t, n, 3)  # 3 x [B, n]
         normal = tf.sqrt(-2.0 * tf.math.log(bits[0])) * tf.cos(2.0 * np.pi * bits[1])
-        std = np.asarray(pre.std, np.float32)[::-1] if pre.bgr else np.asarray(pre.std, np.float32)
         amp = hp["crop_noise"][:, None] * 255.0
         noise = tf.reshape((normal + bits[2] - 0.5) * amp, tf.shape(seen))
-        return seen + noise / std
+        return seen + noise / pre.input_std
 
     return tf.cond(tf.reduce_any(hp["crop_noise"] > 0.0), noisy, lambda: seen)
 
