@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from sheets import cell
 
 from vissearch.imageio import grid, write_png
 from vissearch.models import labels
@@ -33,9 +33,8 @@ def main() -> None:
     for method in args.methods:
         row = []
         for i in idx:
-            img = Image.open(args.folder / method / f"target_{i:04d}.png").convert("RGB")
-            cell = np.asarray(img.resize((args.side, args.side), Image.LANCZOS))
-            row.append(grid([cell], captions=[f"{method}: {names[i]}"]))
+            square = cell(args.folder / method / f"target_{i:04d}.png", args.side)
+            row.append(grid([square], captions=[f"{method}: {names[i]}"]))
             row.append(np.zeros((row[-1].shape[0], MARGIN, 3), np.uint8))
         rows.append(np.concatenate(row[:-1], axis=1))
         rows.append(np.zeros((MARGIN, rows[-1].shape[1], 3), np.uint8))

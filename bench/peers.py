@@ -166,11 +166,9 @@ def judged(loaded, judge, idx: list[int], pixels: np.ndarray) -> dict:
 
 
 def labelled_grid(pixels: np.ndarray, idx: list[int], names) -> np.ndarray:
-    from PIL import Image
+    from sheets import cell
 
-    cells = [np.asarray(Image.fromarray(np.clip(p, 0, 255).astype(np.uint8)).resize(
-        (224, 224), Image.BILINEAR)) for p in pixels]
-    return grid(cells, captions=[names[i] for i in idx])
+    return grid([cell(p, 224) for p in pixels], captions=[names[i] for i in idx])
 
 
 def slug(name: str) -> str:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from sheets import cell
 
 from vissearch.imageio import grid, write_png
 from vissearch.models import labels
@@ -28,8 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     idx = [int(c) for c in args.classes.split(",")]
     names = labels.imagenet()
-    cells = [np.asarray(Image.open(args.folder / f"target_{i:04d}.png").convert("RGB").resize(
-        (512, 512), Image.LANCZOS)) for i in idx]
+    cells = [cell(args.folder / f"target_{i:04d}.png", 512) for i in idx]
     write_png(args.out, grid(cells, captions=[names[i] for i in idx]))
     print(args.out)
 
