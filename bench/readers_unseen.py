@@ -128,6 +128,10 @@ METHODS = {
     # the same with the photos' magnitude as held at 224 px (ImageNet-like fine frequencies)
     "vissearch-maco-128x4-photo224": recipe_method(
         "maco-reference", {"steps": 128, "crops": 4, "maco_photo_side": 224}),
+    # the same with crops at Lite2's input side (for --model zoo/efficientnet-lite2, where
+    # vissearch-previous-shipped is also Lite2's class entry until 2026-12-06)
+    "vissearch-maco-128x4-260": recipe_method("maco-reference",
+                                              {"steps": 128, "crops": 4, "size": 260}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
@@ -136,20 +140,26 @@ METHODS = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="the methods whose name contains this")
+    ap.add_argument("--only", help="the methods whose name contains this, or exactly these "
+                    "names, comma-separated")
     ap.add_argument("--batch", type=int, default=4, help="classes rendered together")
     ap.add_argument("--draw", type=int, choices=sorted(CLASS_SEEDS), default=1,
                     help="which set of 20 classes (default 1)")
     ap.add_argument("--limit", type=int, help="only the first N classes of the draw")
+    ap.add_argument("--model", default="zoo/efficientnet-lite0",
+                    help="another zoo model writes to results/unseenN-MODEL/")
     args = ap.parse_args()
     idx = classes(args.draw)[:args.limit]
     print("classes:", idx, flush=True)
-    loaded = resolve.load(ModelSpec(name="zoo/efficientnet-lite0"))
+    loaded = resolve.load(ModelSpec(name=args.model))
     out = OUT if args.draw == 1 else OUT.with_name(f"unseen{args.draw}")
+    if args.model != "zoo/efficientnet-lite0":
+        out = out.with_name(f"{out.name}-{args.model.split('/')[-1]}")
     seconds_file = out / "seconds.json"
     seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
     for name, run in METHODS.items():
-        if args.only and args.only not in name:
+        if args.only and (name not in args.only.split(",") if "," in args.only
+                          else args.only not in name):
             continue
         folder = out / name
         todo = [i for i in idx if not (folder / f"target_{i:04d}.png").is_file()]
