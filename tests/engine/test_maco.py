@@ -243,3 +243,16 @@ def test_photos_held_small_leave_the_finest_frequencies_almost_empty():
     # coarse shapes alike (the mean of one lifts what the top frequencies gave up)
     assert 0.5 < small[:, middle].mean() / full[:, middle].mean() < 3
     assert np.isclose(small.mean(), 1.0)
+
+
+def test_a_frame_keeps_the_centre_of_the_same_image_and_scores_it(tiny):
+    target = TargetSpec(kind="class", indices=[0, 2])
+    base = {**MACO, "canvas": 40, "crops": 2, "crop_center_std": 0.15}
+    whole = render(tiny, target, RenderSettings(**base))
+    framed = render(tiny, target, RenderSettings(**base, frame=0.6))
+    assert framed.inputs.shape == (2, 24, 24, 3)  # 0.6 of 40 px
+    np.testing.assert_array_equal(framed.inputs, whole.inputs[:, 8:32, 8:32])
+    assert not np.allclose(framed.activations, whole.activations)  # the PNG's own score
+    assert [p.shape for p in framed.pngs()] == [(24, 24, 3)] * 2
+    with pytest.raises(ValueError, match="frame 0.1 keeps 4 px of 40"):
+        RenderSettings(**base, frame=0.1)

@@ -48,12 +48,9 @@ class RenderSettings(_Frozen):
     maco_alpha: float = Field(1.0, ge=0, le=4, description="maco_spectrum power: 1/f^alpha")
     maco_photo_side: int = Field(0, ge=0, le=4096, description="maco_spectrum natural: "
                                  "the photos at the canvas's resolution (0) or shrunk to N px")
-    contrast: float = Field(1.0, gt=0, le=10,
-                            description="maco: std of the image before the sigmoid")
-    maco_phase_offset: bool = Field(False, description="maco: a fixed random phase added to "
-                                    "the learned one (no bright spot at the image's corner)")
-    canvas: int = Field(0, ge=0, le=4096,
-                        description="side of the optimized image (0: size), seen at size")
+    contrast: float = Field(1.0, gt=0, le=10, description="maco: image std before the sigmoid")
+    maco_phase_offset: bool = Field(False, description="maco: add a fixed random phase")
+    canvas: int = Field(0, ge=0, le=4096, description="side of the image (0: size), seen at size")
     crops: int = Field(0, ge=0, le=64,
                        description="random crops the model sees per image and step; 0: none")
     crop_min: float = Field(0.5, gt=0, le=1, description="smallest crop side, share of canvas")
@@ -62,14 +59,10 @@ class RenderSettings(_Frozen):
     crop_schedule: Literal["uniform", "shrink"] = Field(
         "uniform", description="crop sides: uniform in [crop_min, crop_max] at every step, or "
                                "shrink from crop_max to crop_min over the steps (MaCo's)")
-    crop_center_std: float = Field(
-        0.0, ge=0, le=1, description="crop centres: 0 within crop_spread of the centre; above 0 "
-                                     "normal around it with this std, share of canvas, the "
-                                     "crop free to leave the canvas (MaCo's: 0.15)")
-    crop_noise: float = Field(
-        0.0, ge=0, le=1, description="noise on each crop the model sees: normal with this std "
-                                     "plus uniform of this width, share of the pixel range "
-                                     "(MaCo's: 0.04)")
+    crop_center_std: float = Field(0.0, ge=0, le=1, description="above 0: crop centres normal "
+                                   "around the middle, this std (share of canvas; MaCo's 0.15)")
+    crop_noise: float = Field(0.0, ge=0, le=1, description="noise on each crop: normal (this "
+                              "std) + uniform (this width), share of pixel range (MaCo's 0.04)")
     # update
     optimizer: Literal["sgd", "nesterov", "rmsprop", "adam", "nadam"] = "sgd"
     lr: float = Field(1.0, gt=0, le=1e9)
@@ -102,8 +95,7 @@ class RenderSettings(_Frozen):
     early_stop_window: int = Field(0, ge=0, le=MAX_INT, description="0: no early stopping")
     early_stop_tol: float = Field(1e-3, ge=0, le=1e6)
     keep: Literal["last", "best", "plain"] = "last"
-    plain_steps: int = Field(1, ge=1, le=100_000,
-                             description="keep=plain: final steps without regularizers")
+    plain_steps: int = Field(1, ge=1, le=100_000, description="keep=plain: unregularized end")
     batch_size: int = Field(32, ge=1, le=4096)
     # how the step computes
     precision: Literal["float32", "mixed"] = Field(
@@ -116,6 +108,7 @@ class RenderSettings(_Frozen):
     grid: int | None = Field(None, ge=1, le=256,
                              description="grid side; default ceil(sqrt(targets))")
     skip_dead: bool = False
+    frame: float = Field(1.0, gt=0, le=1, description="share of the image's side the PNG keeps")
 
     @field_validator("median_size", mode="before")
     @classmethod
@@ -142,6 +135,8 @@ class RenderSettings(_Frozen):
             raise ValueError(f"canvas {self.canvas} is under 8 px; 0 means the size")
         if self.canvas and self.upscale_stages:
             raise ValueError("canvas and upscale_stages do not combine; set one of them to 0")
+        if self.frame_side < 8:
+            raise ValueError(f"frame {self.frame} keeps {self.frame_side} px of {self.image_side}")
         if self.param != "pixel":
             pixel_only = {
                 "blur_sigma": self.blur_sigma, "median_size": self.median_size,
@@ -177,8 +172,13 @@ class RenderSettings(_Frozen):
 
     @property
     def image_side(self) -> int:
-        """The side of the optimized image (and the PNG): the canvas, or the size."""
+        """The side of the optimized image: the canvas, or the size."""
         return self.canvas or self.size
+
+    @property
+    def frame_side(self) -> int:
+        """The side of the PNG: the centre ``frame`` of the image's side (at least 8)."""
+        return round(self.image_side * self.frame)
 
     @property
     def total_steps(self) -> int:
