@@ -94,6 +94,29 @@ def recipe_method(name: str, changes: dict | None = None):
     return run
 
 
+def with_xplique_magnitude(method, loaded, idx: list[int]) -> np.ndarray:
+    """``method`` with every MaCo magnitude replaced by the ImageNet magnitude that Xplique 2.0.2
+    ships (512 px, decorrelated colours; scaled to a mean of one as vissearch's are)."""
+    from importlib import resources
+
+    from vissearch.engine import spectrum
+
+    imagenet = np.load(resources.files("xplique.features_visualizations")
+                       / "spectrum_decorrelated.npy").astype(np.float32)
+    own = spectrum.magnitude
+
+    def magnitude(side: int, kind: str, alpha: float, seen: int = 0) -> np.ndarray:
+        if side != imagenet.shape[1]:
+            raise ValueError(f"Xplique's magnitude is {imagenet.shape[1]} px, not {side}")
+        return imagenet / imagenet.mean()
+
+    spectrum.magnitude = magnitude
+    try:
+        return method(loaded, idx)
+    finally:
+        spectrum.magnitude = own
+
+
 def tf_keras_vis(loaded, idx: list[int]) -> np.ndarray:
     import peers
 
@@ -132,6 +155,10 @@ METHODS = {
     # vissearch-previous-shipped is also Lite2's class entry until 2026-12-06)
     "vissearch-maco-128x4-260": recipe_method("maco-reference",
                                               {"steps": 128, "crops": 4, "size": 260}),
+    # the shipped entry under Xplique's own ImageNet magnitude (does the magnitude explain
+    # why Xplique's maco reads better?)
+    "vissearch-shipped-imagenet-magnitude": lambda loaded, idx: with_xplique_magnitude(
+        recipe_method("efficientnet-lite0"), loaded, idx),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
