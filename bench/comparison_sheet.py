@@ -2,7 +2,7 @@
 ``method: class``, from folders of ``target_NNNN.png`` (``bench/readers_unseen.py`` output).
 
     python bench/comparison_sheet.py results/unseen4 20,48,259,62,917,582 --side 224 \\
-        vissearch-maco-128x4 vissearch-fourier-reference xplique-optimize \\
+        vissearch-shipped xplique-maco xplique-optimize \\
         --out docs/readers/draw4_comparison.png
 """
 
