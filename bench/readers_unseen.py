@@ -17,7 +17,8 @@ shipped until that evening), ``maco-reference`` and its 128-step, 4-crop cut (th
 since: the same images as ``vissearch-shipped``), Xplique 2.0.2 ``optimize`` and ``maco`` and
 tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
 ``pip install --no-deps xplique==2.0.2``). ``--draw 3`` is for tuning; ``--draw 4`` checked
-the MaCo entry (docs/readers.md).
+the MaCo entry (docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
+(``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
     python bench/readers_unseen.py --only fourier
 """
