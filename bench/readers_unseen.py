@@ -45,7 +45,7 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
-N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29}, 7, 448
+N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29, 5: 30}, 7, 448
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "experiments"))
 
@@ -160,6 +160,9 @@ METHODS = {
     # why Xplique's maco reads better?)
     "vissearch-shipped-imagenet-magnitude": lambda loaded, idx: with_xplique_magnitude(
         recipe_method("efficientnet-lite0"), loaded, idx),
+    # draw 5 (a fresh tuning draw: draw 3 no longer separates variants of the entry): the
+    # same crops a render at twice the steps and half the crops per step
+    "vissearch-shipped-256x2": recipe_method("efficientnet-lite0", {"steps": 256, "crops": 2}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
