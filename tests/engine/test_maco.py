@@ -256,3 +256,15 @@ def test_a_frame_keeps_the_centre_of_the_same_image_and_scores_it(tiny):
     assert [p.shape for p in framed.pngs()] == [(24, 24, 3)] * 2
     with pytest.raises(ValueError, match="frame 0.1 keeps 4 px of 40"):
         RenderSettings(**base, frame=0.1)
+
+
+def test_a_crop_step_built_for_one_size_is_not_reused_at_another(tiny):
+    """Steps are cached per process; crops are resized to ``size``, so a step built for 24 px
+    must not serve a 32 px render of an otherwise equal structure."""
+    target = TargetSpec(kind="class", indices=[1])
+    at32 = RenderSettings(**{**MACO, "size": 32, "crops": 2})
+    step._CACHE.clear()
+    alone = render(tiny, target, at32)
+    step._CACHE.clear()
+    render(tiny, target, RenderSettings(**{**MACO, "crops": 2}))  # 24 px first
+    np.testing.assert_array_equal(render(tiny, target, at32).inputs, alone.inputs)

@@ -272,12 +272,10 @@ class _Population:
         s = m.settings
         if s.upscale_stages:
             images = tf.image.resize(images, [s.size, s.size], method="bicubic")
-        scored = images
-        if s.frame < 1:  # the centre, where crops centred on it put the object; scored as seen
+        if s.frame < 1:  # the centre, where crops centred on it put the object
             a = (s.image_side - s.frame_side) // 2
             images = images[:, a:a + s.frame_side, a:a + s.frame_side, :]
-            scored = tf.image.resize(images, [s.size, s.size], method="bilinear", antialias=True)
-        final = self.activation(scored, hp["index"]).numpy()
+        final = self.activation(images, hp["index"]).numpy()
         failed = tf.gather(self.state["failed"], rows).numpy() | ~np.isfinite(final)
         curves = np.array(m.curve).reshape(-1, len(m.rows))
         return RenderResult(

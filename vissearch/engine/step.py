@@ -46,11 +46,11 @@ def view_side(settings: RenderSettings) -> int | None:
 
 def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
     """(the compiled step, the target's activation as ``(images, indices) => [B]`` on whole
-    images) for this model, target and structure (:data:`vissearch.engine.hparams.STRUCTURE`),
-    built once per process."""
+    images of any side, seen at ``size``) for this model, target and structure
+    (:data:`vissearch.engine.hparams.STRUCTURE`), built once per process."""
     s, view = settings, view_side(settings)
     key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
-           s.param, s.total_steps, s.crops, view, s.precision, s.jit)
+           s.param, s.size, s.total_steps, s.crops, view, s.precision, s.jit)
     if key not in _CACHE:
         stepped = loaded
         if s.precision == "mixed":
@@ -61,7 +61,7 @@ def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
         goal = step_goal if stepped is loaded else objective_of(loaded, target)[0]
 
         def activation(images: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-            seen = images if view is None else _resized(images, view)
+            seen = images if images.shape[1] == s.size else _resized(images, s.size)
             return goal(objectives.Batch(images, seen, indices, {}, loaded.preprocess))
 
         step_fn = build(stepped, step_goal, ascend, s.param, s.total_steps, s.crops, view,
