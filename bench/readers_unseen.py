@@ -16,8 +16,9 @@ of 2026-12-06 (``vissearch-previous-shipped``), the ``fourier-reference`` recipe
 shipped until that evening), ``maco-reference`` and its 128-step, 4-crop cut (the entry shipped
 since: the same images as ``vissearch-shipped``), Xplique 2.0.2 ``optimize`` and ``maco`` and
 tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
-``pip install --no-deps xplique==2.0.2``). ``--draw 3`` is for tuning; ``--draw 4`` checked
-the MaCo entry (docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
+``pip install --no-deps xplique==2.0.2``). ``--draw 3``, ``--draw 5`` and ``--draw 6`` (dog
+breeds, objects and scenes only) are for tuning; ``--draw 4`` checked the MaCo entry and its
+160 px crops, ``--draw 7`` checks them on classes read for nothing else (docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
     python bench/readers_unseen.py --only fourier
@@ -45,7 +46,7 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
-N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31}, 7, 448
+N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32}, 7, 448
 # draw 6 tunes on the kinds of class readers named least on draw 4 (dog breeds, man-made
 # objects and scenes): its classes come from these ImageNet ranges only
 HARD = set(range(151, 269)) | set(range(398, 1000))
@@ -168,8 +169,10 @@ METHODS = {
     "vissearch-shipped-256x2": recipe_method("efficientnet-lite0", {"steps": 256, "crops": 2}),
     # draw 6 (tuning, hard classes): the same network cost a step with the crops shown to the
     # network at a smaller side, so more of them (cost goes with the pixels: 160 px is half of
-    # 224 px, 128 px a third)
+    # 224 px, 128 px a third); 160 px x 8 became the entry on 2026-12-07 (the same images as
+    # vissearch-shipped since), and the entry before it is vissearch-shipped-224x4
     "vissearch-shipped-160x8": recipe_method("efficientnet-lite0", {"size": 160, "crops": 8}),
+    "vissearch-shipped-224x4": recipe_method("efficientnet-lite0", {"size": 224, "crops": 4}),
     "vissearch-shipped-128x12": recipe_method("efficientnet-lite0", {"size": 128, "crops": 12}),
     "vissearch-shipped-112x16": recipe_method("efficientnet-lite0", {"size": 112, "crops": 16}),
     "xplique-optimize": xplique("optimize"),
