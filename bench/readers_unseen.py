@@ -14,11 +14,12 @@ first missing image. Then, as any user would:
 Methods: vissearch's shipped Lite0 class recipe, the class entry it shipped until the morning
 of 2026-12-06 (``vissearch-previous-shipped``), the ``fourier-reference`` recipe (the entry
 shipped until that evening), ``maco-reference`` and its 128-step, 4-crop cut (the entry shipped
-since: the same images as ``vissearch-shipped``), Xplique 2.0.2 ``optimize`` and ``maco`` and
-tf-keras-vis at their defaults (``pip install -e ".[peers]"`` and
-``pip install --no-deps xplique==2.0.2``). ``--draw 3``, ``--draw 5`` and ``--draw 6`` (dog
-breeds, objects and scenes only) are for tuning; ``--draw 4`` checked the MaCo entry and its
-160 px crops, ``--draw 7`` checks them on classes read for nothing else (docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
+until 2026-12-07, framed since the night of 2026-12-06: ``vissearch-shipped-224x4``), Xplique
+2.0.2 ``optimize`` and ``maco`` and tf-keras-vis at their defaults (``pip install -e
+".[peers]"`` and ``pip install --no-deps xplique==2.0.2``). ``--draw 3``, ``--draw 5`` and
+``--draw 6`` (dog breeds, objects and scenes only) are for tuning; ``--draw 4`` checked the
+MaCo entry and its 160 px crops, ``--draw 7`` checks them on classes read for nothing else
+(docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
     python bench/readers_unseen.py --only fourier
