@@ -89,10 +89,10 @@ def wait_for_running(cfg, timeout: float = 180.0) -> None:
 
     A SQLite study is watched read-only: opening it through Optuna while the run is still
     creating the file's tables would race the run's own schema creation."""
-    deadline = time.monotonic() + timeout
+    deadline, watch = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         try:
-            if _running(cfg):
+            if _running(cfg, watch):
                 return
         except Exception:  # the study does not exist yet
             pass
@@ -100,10 +100,12 @@ def wait_for_running(cfg, timeout: float = 180.0) -> None:
     raise TimeoutError("no trial started")
 
 
-def _running(cfg) -> bool:
+def _running(cfg, watch: dict) -> bool:
     s = cfg["study"]
-    if s["storage"]:
-        return bool(load(cfg).get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+    if s["storage"]:  # one study, polled: every open makes a pool of server connections
+        if "study" not in watch:
+            watch["study"] = load(cfg)
+        return bool(watch["study"].get_trials(states=(optuna.trial.TrialState.RUNNING,)))
     path = os.path.join(s["results"], f"{s['name']}.db")
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         return db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] > 0
@@ -224,10 +226,11 @@ def test_two_processes_count_n_trials_exactly_and_a_killed_one_is_rerun(tmp_path
     wait_for_running(cfg)
     b = subprocess.Popen([*CLI, "run", str(path), "--no-progress"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    before = {t.number for t in load(cfg).get_trials()}
+    watched = load(cfg)  # polled below: opening it each time ran a loaded server out of
+    before = {t.number for t in watched.get_trials()}  # connections (CI, 2026-12-07)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:  # until B holds trials of its own
-        if len({t.number for t in load(cfg).get_trials(
+        if len({t.number for t in watched.get_trials(
                 states=(optuna.trial.TrialState.RUNNING,))} - before) >= 3 and b.poll() is None:
             break
         time.sleep(0.2)
