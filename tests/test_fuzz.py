@@ -1,6 +1,11 @@
 """Hostile configs: seeded random mutations of real configs go through run's loading path, and
-every one is accepted, or refused with the project's one-line error, within 2 s. An accepted
-config's space must draw valid settings (16 draws each): no study that can only fail.
+every one is accepted, or refused with the project's one-line error, without hanging. An
+accepted config's space must draw valid settings (16 draws each): no study that can only fail.
+
+The hang guard (``HANG``, 30 s a mutation) is not a speed figure: a YAML bomb or a range of
+10**9 that were expanded would run for minutes, while an honest mutation loads in about a
+second. How long loading takes is measured in ``bench/fuzz_load.py`` against the unmutated
+configs, side by side (docs/bench.md).
 
 CI runs 300 mutations; ``VISSEARCH_FUZZ=5000 python -m pytest tests/test_fuzz.py`` runs the
 slow mode (the ``slow`` test, skipped otherwise).
@@ -126,11 +131,16 @@ def write(cfg: dict, rng, path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-LOADING = {"seconds": 0.0}  # time spent loading models, which the 2 s budget leaves out
+HANG = 30.0  # seconds a mutation may take before the loading path counts as hung
+LOADING = {"seconds": 0.0}  # time spent loading models, which the hang guard leaves out
 
 
 @pytest.fixture()
 def cached_models(monkeypatch):
+    cache_models_offline(monkeypatch)
+
+
+def cache_models_offline(monkeypatch) -> None:
     """Load each model once per test (the fuzz is about configs, not load time), and never
     download: Keras's downloader fails at once, as it does offline."""
     from keras.src.utils import file_utils
@@ -162,7 +172,9 @@ def loading_path(path) -> runconfig.RunConfig:
     return cfg
 
 
-def check_one(cfg_file, seed: int, budget: float = 2.0) -> str:
+def check_one(cfg_file, seed: int, budget: float = HANG) -> tuple[str, float]:
+    """Load one config as ``run`` does; return its outcome and the seconds it took, less the
+    time spent loading models."""
     start, loading = time.perf_counter(), LOADING["seconds"]
     try:
         cfg = loading_path(cfg_file)
@@ -174,16 +186,18 @@ def check_one(cfg_file, seed: int, budget: float = 2.0) -> str:
     except Exception as err:  # a traceback where a one-line error belongs
         raise AssertionError(f"mutation {seed}: {type(err).__name__}: {err}") from err
     spent = time.perf_counter() - start - (LOADING["seconds"] - loading)
-    assert spent < budget, f"mutation {seed} took {spent:.1f} s"
+    assert spent < budget, f"mutation {seed} took {spent:.1f} s: the loading path hangs"
     if outcome == "accepted":
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=max(seed, 0)))
         for _ in range(16):
             values = cfg.space.suggest(study.ask(), cfg.fixed)
             cfg.settings(values, seed=1)  # raises if the space drew something invalid
-    return outcome
+    return outcome, spent
 
 
-def fuzz(n: int, tmp, monkeypatch) -> dict:
+def fuzz(n: int, tmp, monkeypatch, seconds: list | None = None) -> dict:
+    """Run ``n`` seeded mutations; count the outcomes, and append each mutation's seconds to
+    ``seconds`` where given."""
     monkeypatch.chdir(tmp)  # a mutated relative results folder lands here, not in the checkout
     (tmp / "a-file").write_text("not a folder")
     (tmp / "not-a-db.db").write_text("not a database")
@@ -192,18 +206,21 @@ def fuzz(n: int, tmp, monkeypatch) -> dict:
     for base in configs:  # the unmutated configs load (TensorFlow warms up: no time limit)
         path = tmp / "base.yaml"
         path.write_text(json.dumps(base))
-        assert check_one(path, -1, budget=120.0) == "accepted"
+        assert check_one(path, -1, budget=120.0)[0] == "accepted"
     counts = {"accepted": 0, "refused": 0}
     for seed in range(n):
         rng = np.random.default_rng(seed)
         cfg = mutate(configs[seed % len(configs)], rng, tmp)
         path = tmp / f"m{seed % 7}.yaml"
         write(cfg, rng, path)
-        counts[check_one(path, seed)] += 1
+        outcome, spent = check_one(path, seed)
+        counts[outcome] += 1
+        if seconds is not None:
+            seconds.append(spent)
     return counts
 
 
-def test_300_mutations_are_accepted_or_one_line_within_2s(tmp_path, monkeypatch, cached_models):
+def test_300_mutations_are_accepted_or_refused_in_one_line(tmp_path, monkeypatch, cached_models):
     counts = fuzz(300, tmp_path, monkeypatch)
     assert counts["refused"] > 100 and counts["accepted"] > 30, counts
 
