@@ -19,7 +19,10 @@ until 2026-12-07, framed since the night of 2026-12-06: ``vissearch-shipped-224x
 ".[peers]"`` and ``pip install --no-deps xplique==2.0.2``). ``--draw 3``, ``--draw 5`` and
 ``--draw 6`` (dog breeds, objects and scenes only) are for tuning; ``--draw 4`` checked the
 MaCo entry and its 160 px crops, ``--draw 7`` checks them on classes read for nothing else
-(docs/readers.md). ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
+(docs/readers.md). ``--draw 8`` repeats draw 7's check with the entry unchanged, planned before
+any of its images was rendered: the shipped entry, Xplique ``maco`` and ``optimize``, 18
+readers in a Latin square, reported as they fall and pooled over draws 4, 7 and 8.
+``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
     python bench/readers_unseen.py --only fourier
@@ -47,7 +50,8 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
-N_CLASSES, CLASS_SEEDS, SEED, SIDE = 20, {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32}, 7, 448
+N_CLASSES, SEED, SIDE = 20, 7, 448
+CLASS_SEEDS = {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32, 8: 33}
 # draw 6 tunes on the kinds of class readers named least on draw 4 (dog breeds, man-made
 # objects and scenes): its classes come from these ImageNet ranges only
 HARD = set(range(151, 269)) | set(range(398, 1000))
