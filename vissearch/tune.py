@@ -20,7 +20,7 @@ import copy
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,11 +77,17 @@ def _layer_config(raw: dict, layer: str | None, previous: str | None, warm_top: 
     return out
 
 
-def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
-         into: str | None = None) -> Path:
-    """Run the per-layer studies of a tune config and write its recipe, grids and table; with
-    ``into``, the recipe goes there, replacing only the entries of the layers tuned now."""
-    start = time.perf_counter()
+class Plan(NamedTuple):
+    raw: dict[str, Any]  # the run config without its tune: section
+    spec: TuneSpec
+    model_spec: ModelSpec
+    names: list[str]  # the model's layers in order
+    layers: list[str | None]  # those to tune (one None for classes)
+    configs: list[runconfig.RunConfig]  # each layer's run config, before any warm start
+
+
+def plan(path: str, storage: str | None = None) -> Plan:
+    """Read and check a tune config: every layer's mistake is one line before any study runs."""
     raw = dict(yamlfile.read(path))
     spec = parse(TuneSpec, raw.pop("tune", {}) or {}, where=f"{path}: tune")
     for section in ("study", "model", "target"):
@@ -95,7 +101,17 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     kind = raw["target"].get("kind", "filter")
     names, layers = _layers(model_spec, kind, spec, path)
     configs = [runconfig.from_mapping(_layer_config(raw, layer, None, 0), path)
-               for layer in layers]  # every layer's mistake is one line before any study runs
+               for layer in layers]
+    return Plan(raw, spec, model_spec, names, layers, configs)
+
+
+def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
+         into: str | None = None) -> Path:
+    """Run the per-layer studies of a tune config and write its recipe, grids and table; with
+    ``into``, the recipe goes there, replacing only the entries of the layers tuned now."""
+    start = time.perf_counter()
+    raw, spec, model_spec, names, layers, configs = plan(path, storage)
+    kind = raw["target"].get("kind", "filter")
     model = model_spec.model_dump(exclude_defaults=True)
     folder, target = _outputs(out, into, model)
     entries, rows, previous = [], [], None

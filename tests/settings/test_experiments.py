@@ -1,11 +1,11 @@
 """Every file in experiments/ that the docs tell users to run parses: render files resolve to
-settings, run configs (``study:``) and recipes (``recipe:``) load."""
+settings, run configs (``study:``), tune configs (``tune:``) and recipes (``recipe:``) load."""
 
 from pathlib import Path
 
 import pytest
 
-from vissearch import experiment, recipes, runconfig
+from vissearch import experiment, recipes, runconfig, tune
 from vissearch.settings import yamlfile
 from vissearch.settings.config import RenderSettings
 
@@ -20,9 +20,11 @@ def test_there_are_experiment_files():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_an_experiment_file_resolves_to_settings(path, tmp_path):
     raw = yamlfile.read(path)
-    if "study" in raw and raw.get("target", {}).get("kind") == "filter" \
-            and "layer" not in raw["target"]:
-        pytest.skip("a tune config: tune names target.layer for each layer's study")
+    if "tune" in raw:  # read as `vissearch tune` reads it: one run config per layer
+        made = tune.plan(str(path), storage=f"sqlite:///{tmp_path}/s.db")
+        assert made.configs and len(made.configs) == len(made.layers)
+        assert all(c.target.layer in made.names for c in made.configs if c.target.layer)
+        return
     if "study" in raw:
         assert runconfig.load(str(path), storage=f"sqlite:///{tmp_path}/s.db").study.n_trials >= 1
         return
