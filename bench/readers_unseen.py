@@ -180,6 +180,10 @@ METHODS = {
     "vissearch-shipped-224x4": recipe_method("efficientnet-lite0", {"size": 224, "crops": 4}),
     "vissearch-shipped-128x12": recipe_method("efficientnet-lite0", {"size": 128, "crops": 12}),
     "vissearch-shipped-112x16": recipe_method("efficientnet-lite0", {"size": 112, "crops": 16}),
+    # Lite2's class entry (224 px x 4) against the same at Lite0's 160 px x 8, on Lite2
+    # (--model zoo/efficientnet-lite2): is Lite0's change right for Lite2 too?
+    "vissearch-lite2-entry": recipe_method("efficientnet-lite2"),
+    "vissearch-lite2-160x8": recipe_method("efficientnet-lite2", {"size": 160, "crops": 8}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
@@ -196,23 +200,25 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="only the first N classes of the draw")
     ap.add_argument("--model", default="zoo/efficientnet-lite0",
                     help="another zoo model writes to results/unseenN-MODEL/")
+    ap.add_argument("--reverse", action="store_true",
+                    help="the classes last to first: a second process started so shares the work")
     args = ap.parse_args()
     idx = classes(args.draw)[:args.limit]
+    if args.reverse:
+        idx = idx[::-1]
     print("classes:", idx, flush=True)
     loaded = resolve.load(ModelSpec(name=args.model))
     out = OUT if args.draw == 1 else OUT.with_name(f"unseen{args.draw}")
     if args.model != "zoo/efficientnet-lite0":
         out = out.with_name(f"{out.name}-{args.model.split('/')[-1]}")
     seconds_file = out / "seconds.json"
-    seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
     for name, run in METHODS.items():
         if args.only and (name not in args.only.split(",") if "," in args.only
                           else args.only not in name):
             continue
         folder = out / name
-        todo = [i for i in idx if not (folder / f"target_{i:04d}.png").is_file()]
-        for k in range(0, len(todo), args.batch):
-            part = todo[k:k + args.batch]
+        while todo := [i for i in idx if not (folder / f"target_{i:04d}.png").is_file()]:
+            part = todo[:args.batch]  # looked up again each batch: another process may help
             start, wall = time.process_time(), time.perf_counter()
             pixels = run(loaded, part)
             per_image = (time.process_time() - start) / len(part)
@@ -221,6 +227,8 @@ def main() -> None:
                 img = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
                 img = np.asarray(Image.fromarray(img).resize((SIDE, SIDE), Image.LANCZOS))
                 write_png(folder / f"target_{i:04d}.png", img)
+            # read again before adding: another process may have written since
+            seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
             seconds.setdefault(name, []).extend([round(per_image, 1)] * len(part))
             seconds.setdefault(f"{name} (wall)", []).extend([round(per_image_wall, 1)] * len(part))
             seconds_file.parent.mkdir(parents=True, exist_ok=True)
