@@ -10,7 +10,8 @@ from vissearch import commands, runner
 from vissearch.engine import optimizers, param, regularizers
 from vissearch.models import zoo
 from vissearch.scoring import scores
-from vissearch.settings.config import RenderSettings, StudySpec
+from vissearch.settings.config import RenderSettings
+from vissearch.settings.studyspec import StudySpec
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

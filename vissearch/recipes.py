@@ -37,13 +37,12 @@ from vissearch.settings import yamlfile
 from vissearch.settings.config import (
     ModelSpec,
     RenderSettings,
-    StudySpec,
     TargetSpec,
     _Frozen,
     changed,
     parse,
-    safe_name,
 )
+from vissearch.settings.studyspec import StudySpec, safe_name
 
 SHIPPED = Path(__file__).parent / "recipes"
 # a model -> the shipped recipe of its family (the first is its own where the name matches)

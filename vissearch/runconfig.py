@@ -26,11 +26,11 @@ from vissearch.settings.config import (
     NAMED_WEIGHTS,
     ModelSpec,
     RenderSettings,
-    StudySpec,
     TargetSpec,
     _Frozen,
     parse,
 )
+from vissearch.settings.studyspec import StudySpec
 from vissearch.study import searchspace
 
 IMAGE_COPIES = 6  # float images one batch image holds: itself, its gradient, optimizer slots...

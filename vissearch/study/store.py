@@ -20,7 +20,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from vissearch.errors import UserError
 from vissearch.files import atomic_write, write_stream
-from vissearch.settings.config import StudySpec, is_database
+from vissearch.settings.studyspec import StudySpec, is_database
 from vissearch.study import objectstore
 
 HEARTBEAT_S = 2  # a running trial's worker writes a heartbeat this often
