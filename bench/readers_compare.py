@@ -56,7 +56,8 @@ def main() -> None:
     table = per_class(args.by_image, renames)
     print(f"{len(table)} classes; named (first guess), the mean over classes:")
     print(table.mean().round(2).to_string())
-    pairs = [compare(table, a, b) for a, b in itertools.combinations(table.columns, 2)]
+    pairs = [compare(table, a, b) for a, b in itertools.combinations(table.columns, 2)
+             if len(table[[a, b]].dropna())]  # pairs never read on the same class are left out
     print(pd.DataFrame(pairs).round(3).to_string(index=False))
 
 
