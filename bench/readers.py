@@ -36,10 +36,14 @@ JUDGE = "zoo/efficientnet-lite2"
 SECOND = "zoo/efficientnet-lite0"  # the model most images were rendered on: not independent
 
 
+BATCH = 16  # images a judge sees at once: memory grew with the sheets (240 images: killed)
+
+
 def _probs(scores_model, pre, side: int, pixels: np.ndarray) -> np.ndarray:
     x = np.stack([np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
                   for p in pixels]).astype(np.float32)
-    logits = np.asarray(scores_model(pre.to_input(x)))
+    logits = np.concatenate([np.asarray(scores_model(pre.to_input(x[i:i + BATCH])))
+                             for i in range(0, len(x), BATCH)])
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
