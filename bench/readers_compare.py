@@ -21,15 +21,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vissearch.readers import score
+
 
 def per_class(files: list[str], renames: dict[str, str]) -> pd.DataFrame:
     """Share of first guesses that named each class, per method (classes x methods), weighted
-    by judgments where a class was read on several sheets."""
-    rows = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    rows["method"] = rows["method"].replace(renames)
-    rows["hits"] = rows["named"] * rows["judgments"]
-    sums = rows.groupby(["class_name", "method"])[["hits", "judgments"]].sum()
-    return (sums["hits"] / sums["judgments"]).unstack("method")
+    by judgments where a class was read on several sheets (``readers pool``'s pooling)."""
+    rows = [{**r, "method": renames.get(r["method"], r["method"])}
+            for r in score.scored_rows(files)]
+    shares = pd.DataFrame(score.table(rows, ("class_name", "method")))
+    return shares.pivot(index="class_name", columns="method", values="named")
 
 
 def compare(table: pd.DataFrame, a: str, b: str, seed: int = 0) -> dict:

@@ -155,6 +155,15 @@ def pool(folders: list[str], out: str | Path) -> dict[str, list[dict]]:
     """Pool scored sheets (``readers make --rotate``'s rotations, each scored with its own
     readers): their ``by_image.csv`` tables, or the folders that hold ``figures/by_image.csv``,
     into one set of tables by method and class, written to ``out``."""
+    rows = scored_rows(folders)
+    tables = {"method": table(rows, ("method",)), "class": table(rows, ("class_name",))}
+    _write_tables(Path(out), tables, readers=0)
+    return tables
+
+
+def scored_rows(folders: list[str]) -> list[dict]:
+    """The images of scored sheets (their ``by_image.csv``, or folders that hold it or
+    ``figures/by_image.csv``) as rows :func:`table` groups: counts of judgments, not shares."""
     rows = []
     for folder in folders:
         path = Path(folder)
@@ -171,9 +180,7 @@ def pool(folders: list[str], out: str | Path) -> dict[str, list[dict]]:
                              "agree": float(r["agree"])})
     if not rows:
         raise UserError("readers pool: the sheets hold no scored image")
-    tables = {"method": table(rows, ("method",)), "class": table(rows, ("class_name",))}
-    _write_tables(Path(out), tables, readers=0)
-    return tables
+    return rows
 
 
 def _write_tables(out: Path, tables: dict[str, list[dict]], readers: int) -> None:
