@@ -81,6 +81,7 @@ class Plan(NamedTuple):
     raw: dict[str, Any]  # the run config without its tune: section
     spec: TuneSpec
     model_spec: ModelSpec
+    kind: str  # the target's kind
     names: list[str]  # the model's layers in order
     layers: list[str | None]  # those to tune (one None for classes)
     configs: list[runconfig.RunConfig]  # each layer's run config, before any warm start
@@ -102,7 +103,7 @@ def plan(path: str, storage: str | None = None) -> Plan:
     names, layers = _layers(model_spec, kind, spec, path)
     configs = [runconfig.from_mapping(_layer_config(raw, layer, None, 0), path)
                for layer in layers]
-    return Plan(raw, spec, model_spec, names, layers, configs)
+    return Plan(raw, spec, model_spec, kind, names, layers, configs)
 
 
 def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
@@ -110,8 +111,7 @@ def tune(path: str, out: str, progress: bool = True, storage: str | None = None,
     """Run the per-layer studies of a tune config and write its recipe, grids and table; with
     ``into``, the recipe goes there, replacing only the entries of the layers tuned now."""
     start = time.perf_counter()
-    raw, spec, model_spec, names, layers, configs = plan(path, storage)
-    kind = raw["target"].get("kind", "filter")
+    raw, spec, model_spec, kind, names, layers, configs = plan(path, storage)
     model = model_spec.model_dump(exclude_defaults=True)
     folder, target = _outputs(out, into, model)
     entries, rows, previous = [], [], None
