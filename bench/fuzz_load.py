@@ -21,7 +21,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import optuna  # noqa: E402
 import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -33,14 +32,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="mutations (the test runs 300)")
     args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-load-"))
     with pytest.MonkeyPatch.context() as monkeypatch:
         test_fuzz.cache_models_offline(monkeypatch)
-        monkeypatch.chdir(tmp)
-        (tmp / "a-file").write_text("not a folder")
-        (tmp / "not-a-db.db").write_text("not a database")
-        configs = test_fuzz.bases(tmp)
+        configs = test_fuzz.prepare(tmp, monkeypatch)
         base_files = []
         for i, base in enumerate(configs):  # warm up: the first load traces and builds
             path = tmp / f"base{i}.yaml"

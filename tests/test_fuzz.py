@@ -195,13 +195,18 @@ def check_one(cfg_file, seed: int, budget: float = HANG) -> tuple[str, float]:
     return outcome, spent
 
 
-def fuzz(n: int, tmp, monkeypatch) -> dict:
-    """Run ``n`` seeded mutations and count the outcomes."""
+def prepare(tmp, monkeypatch) -> list[dict]:
+    """Work in ``tmp`` with the files the junk values name; return the base configs."""
     monkeypatch.chdir(tmp)  # a mutated relative results folder lands here, not in the checkout
     (tmp / "a-file").write_text("not a folder")
     (tmp / "not-a-db.db").write_text("not a database")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    configs = bases(tmp)
+    return bases(tmp)
+
+
+def fuzz(n: int, tmp, monkeypatch) -> dict:
+    """Run ``n`` seeded mutations and count the outcomes."""
+    configs = prepare(tmp, monkeypatch)
     for base in configs:  # the unmutated configs load (TensorFlow warms up: no time limit)
         path = tmp / "base.yaml"
         path.write_text(json.dumps(base))
