@@ -189,6 +189,13 @@ METHODS = {
     # small whole copies): the crops at most 0.3 of the canvas instead of 0.5, so the network
     # asks for smaller objects, several whole ones inside the frame
     "vissearch-shipped-cropmax03": recipe_method("efficientnet-lite0", {"crop_max": 0.3}),
+    # tuning round 7 (draw 6), for objects cut by the frame's edge on draw 8: the frame at the
+    # centre 0.75 of the canvas instead of 0.6, or the crops' centres nearer the middle (std
+    # 0.1 of the canvas instead of MaCo's 0.15), so one whole object sits inside the frame
+    # (the entry again, rendered in the same batches as the two, so that its canvas is theirs)
+    "vissearch-shipped-r7": recipe_method("efficientnet-lite0"),
+    "vissearch-shipped-frame075": recipe_method("efficientnet-lite0", {"frame": 0.75}),
+    "vissearch-shipped-centre010": recipe_method("efficientnet-lite0", {"crop_center_std": 0.1}),
     # Lite2's class entry (224 px x 4) against the same at Lite0's 160 px x 8, on Lite2
     # (--model zoo/efficientnet-lite2): is Lite0's change right for Lite2 too?
     "vissearch-lite2-entry": recipe_method("efficientnet-lite2"),
