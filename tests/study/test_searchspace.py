@@ -82,7 +82,11 @@ def test_missing_space_file_and_include_with_overrides(tmp_path):
 
 
 def test_shipped_spaces_load():
-    for name in ("searchspace/tence2016.yaml", "searchspace/lucid.yaml"):
+    """Every shipped space, by the name a config gives (each value is checked against the
+    setting it names as it loads)."""
+    names = sorted(p.stem for p in searchspace.SHIPPED.glob("*.yaml"))
+    assert {"lucid", "readable", "tence2016"} <= set(names)
+    for name in names:
         assert searchspace.load(name).names
 
 
