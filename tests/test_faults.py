@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import optuna
@@ -85,14 +86,11 @@ def run_to_the_end(path) -> None:
 
 
 def wait_for_running(cfg, timeout: float = 180.0) -> None:
-    """Block until the study has a RUNNING trial (start-up takes seconds, more under load).
-
-    A SQLite study is watched read-only: opening it through Optuna while the run is still
-    creating the file's tables would race the run's own schema creation."""
-    deadline, watch = time.monotonic() + timeout, {}
+    """Block until the study has a RUNNING trial (start-up takes seconds, more under load)."""
+    running, deadline = _running(cfg), time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if _running(cfg, watch):
+            if running():
                 return
         except Exception:  # the study does not exist yet
             pass
@@ -100,15 +98,30 @@ def wait_for_running(cfg, timeout: float = 180.0) -> None:
     raise TimeoutError("no trial started")
 
 
-def _running(cfg, watch: dict) -> bool:
+def _running(cfg) -> Callable[[], bool]:
+    """A check that the config's study has a RUNNING trial.
+
+    A server's study is opened once and polled (every open makes a pool of server connections).
+    A SQLite study is read through sqlite3, read-only: opening it through Optuna while the run
+    is still creating the file's tables would race the run's own schema creation."""
     s = cfg["study"]
-    if s["storage"]:  # one study, polled: every open makes a pool of server connections
-        if "study" not in watch:
-            watch["study"] = load(cfg)
-        return bool(watch["study"].get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+    if s["storage"]:
+        opened = []
+
+        def on_server() -> bool:
+            if not opened:
+                opened.append(load(cfg))
+            return bool(opened[0].get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+
+        return on_server
     path = os.path.join(s["results"], f"{s['name']}.db")
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] > 0
+
+    def in_file() -> bool:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'")
+            return rows.fetchone()[0] > 0
+
+    return in_file
 
 
 def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_path):
