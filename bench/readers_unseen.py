@@ -210,7 +210,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="the methods whose name contains this, or exactly these "
                     "names, comma-separated")
-    ap.add_argument("--batch", type=int, default=4, help="classes rendered together")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="classes rendered together (default 1: an image's randomness follows "
+                    "its place among the targets, so at 1 a class gets the same start and crops "
+                    "whatever else is drawn, by any process; the draws up to 9 used 4)")
     ap.add_argument("--draw", type=int, choices=sorted(CLASS_SEEDS), default=1,
                     help="which set of 20 classes (default 1)")
     ap.add_argument("--limit", type=int, help="only the first N classes of the draw")
