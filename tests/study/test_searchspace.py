@@ -85,7 +85,7 @@ def test_shipped_spaces_load():
     """Every shipped space, by the name a config gives (each value is checked against the
     setting it names as it loads)."""
     names = sorted(p.stem for p in searchspace.SHIPPED.glob("*.yaml"))
-    assert {"lucid", "readable", "tence2016"} <= set(names)
+    assert {"lucid", "maco", "readable", "tence2016"} <= set(names)
     for name in names:
         assert searchspace.load(name).names
 
