@@ -76,5 +76,6 @@ def report(table: pd.DataFrame, title: str) -> None:
              if len(table[[a, b]].dropna())]  # pairs never read on the same class are left out
     print(pd.DataFrame(pairs).round(3).to_string(index=False))
 
+
 if __name__ == "__main__":
     main()

@@ -27,6 +27,7 @@ classes the same way: the entry as shipped at a80cc1d (``vissearch-shipped-160x8
 ``maco`` and ``optimize``, and the variant that tuning round 7 on draw 6 picks if one beats the
 entry there (first guesses named at least 0.05 more, said clear not less), chosen before any
 vissearch image of draw 9 is rendered; each image read by 6 readers; pooled with draws 4, 7, 8.
+Round 7 picked none, so draw 9 read the entry unchanged (docs/readers.md).
 ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
