@@ -68,6 +68,21 @@ def test_a_population_of_maco_crop_trials_reproduces_byte_for_byte(tiny):
     np.testing.assert_allclose(alone.inputs, first[1].inputs, rtol=1e-3, atol=1e-2 * 255)
 
 
+def test_a_population_mixing_frames_gives_each_trial_its_own_centre(tiny):
+    """The ``maco`` space samples ``frame`` per trial: one population holds PNGs of several
+    sides, each the centre of the canvas it would have rendered alone."""
+    target = TargetSpec(kind="class", indices=[0, 3])
+    base = {**MACO, "crops": 2, "canvas": 32, "crop_center_std": 0.15}
+    settings = [RenderSettings(**base, seed=1), RenderSettings(**base, seed=2, frame=0.5),
+                RenderSettings(**base, seed=3, frame=0.75)]
+    together = render_population(tiny, target, [Member(s) for s in settings])
+    assert [r.inputs.shape[1] for r in together] == [32, 16, 24]
+    for s, r in zip(settings, together, strict=True):
+        alone = render(tiny, target, s)
+        assert [p.shape for p in r.pngs()] == [p.shape for p in alone.pngs()]
+        np.testing.assert_allclose(alone.inputs, r.inputs, rtol=1e-3, atol=1e-2 * 255)
+
+
 def test_whole_crops_are_the_image_itself():
     rng = np.random.default_rng(0)
     images = tf.constant(rng.random((2, 16, 16, 3)), tf.float32)
