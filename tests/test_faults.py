@@ -5,6 +5,7 @@ Each worker is a real subprocess running ``python -m vissearch run``. PostgreSQL
 """
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -106,14 +107,8 @@ def _running(cfg) -> Callable[[], bool]:
     is still creating the file's tables would race the run's own schema creation."""
     s = cfg["study"]
     if s["storage"]:
-        opened = []
-
-        def on_server() -> bool:
-            if not opened:
-                opened.append(load(cfg))
-            return bool(opened[0].get_trials(states=(optuna.trial.TrialState.RUNNING,)))
-
-        return on_server
+        study = functools.cache(lambda: load(cfg))  # a failed open is tried again next poll
+        return lambda: bool(study().get_trials(states=(optuna.trial.TrialState.RUNNING,)))
     path = os.path.join(s["results"], f"{s['name']}.db")
 
     def in_file() -> bool:
