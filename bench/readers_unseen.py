@@ -207,6 +207,12 @@ METHODS = {
     "vissearch-shipped-r7": recipe_method("efficientnet-lite0"),
     "vissearch-shipped-frame075": recipe_method("efficientnet-lite0", {"frame": 0.75}),
     "vissearch-shipped-centre010": recipe_method("efficientnet-lite0", {"crop_center_std": 0.1}),
+    # tuning round 8 (draw 6), for the neighbours readers named instead on draws 8 and 9: the
+    # class score less a share of the log-sum-exp of every class score (1: the log-probability),
+    # against the entry rendered again one class at a time as they are
+    "vissearch-shipped-r8": recipe_method("efficientnet-lite0"),
+    "vissearch-shipped-rivals05": recipe_method("efficientnet-lite0", {"rivals": 0.5}),
+    "vissearch-shipped-rivals1": recipe_method("efficientnet-lite0", {"rivals": 1.0}),
     # Lite2's class entry (224 px x 4) against the same at Lite0's 160 px x 8, on Lite2
     # (--model zoo/efficientnet-lite2): is Lite0's change right for Lite2 too?
     "vissearch-lite2-entry": recipe_method("efficientnet-lite2"),

@@ -84,6 +84,7 @@ def pack(rows: list[Row], total: int) -> dict[str, np.ndarray]:
         "robust": col(lambda s: bool(s.jitter or s.scale or s.rotate), bool),
         "jitter": col(lambda s: s.jitter), "scale": col(lambda s: s.scale),
         "rotate": col(lambda s: s.rotate), "tv": col(lambda s: s.tv),
+        "rivals": col(lambda s: s.rivals),
         "keep_best": col(lambda s: s.keep == "best", bool),
         "plain_from": col(lambda s: total - s.plain_steps if s.keep == "plain" else total,
                           np.int32),

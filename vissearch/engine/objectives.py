@@ -14,6 +14,7 @@ the objective, never a special case inside the step.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -138,6 +139,21 @@ def target(loaded: LoadedModel, spec: TargetSpec) -> Objective:
     return Objective(fn, description)
 
 
+def class_logsumexp(loaded: LoadedModel) -> Objective:
+    """The log-sum-exp of every class score, a view's mean per image: subtracted with weight 1
+    from the class score it makes the log-probability, so the image gains by what tells its class
+    from the others, not only by what raises its score (a shark's hammer head, not any shark).
+    Below 1 the class score keeps a share of its own, whose gradient never vanishes as the
+    probability nears 1."""
+    features = class_scores(loaded.model)
+
+    def fn(b: Batch) -> tf.Tensor:
+        scores = tf.cast(b.features(features), tf.float32)
+        return b.per_image(tf.reduce_logsumexp(scores, axis=1))
+
+    return Objective(fn, "log-sum-exp of the class scores")
+
+
 def every_target(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor], tf.Tensor]:
     """``(images [B, ...]) => [B, targets]``: every target's activation on every image, from
     one forward pass (the best real example of each target, without one pass per target)."""
@@ -195,6 +211,9 @@ def build(loaded: LoadedModel, spec: TargetSpec) -> Callable[[tf.Tensor, tf.Tens
     return activation
 
 
+_CUT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def class_scores(model: keras.Model) -> keras.Model:
     """A model that outputs class scores before softmax.
 
@@ -206,11 +225,13 @@ def class_scores(model: keras.Model) -> keras.Model:
             "a class target needs a classifier, but the model outputs "
             f"{tuple(model.output.shape)}; use kind: filter, or a model with its classifier"
         )
+    if model in _CUT:  # one model, so that every term of a batch shares its forward pass
+        return _CUT[model]
     last = model.layers[-1]
-    if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
-        return keras.Model(model.inputs, last.input)
-    if isinstance(last, keras.layers.Softmax):
-        return keras.Model(model.inputs, last.input)
+    if isinstance(last, keras.layers.Activation | keras.layers.Softmax) and (
+            isinstance(last, keras.layers.Softmax) or _is_softmax(last.activation)):
+        _CUT[model] = keras.Model(model.inputs, last.input)
+        return _CUT[model]
     if _is_softmax(getattr(last, "activation", None)):
         last.activation = keras.activations.linear
     return model

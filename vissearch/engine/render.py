@@ -195,6 +195,9 @@ class _Population:
     def __init__(self, loaded, target, rows, members, rungs=(), on_rung=None):
         self.loaded, self.target, self.rows, self.members = loaded, target, rows, members
         s = members[0].settings
+        if target.kind != "class" and any(m.settings.rivals for m in members):
+            raise UserError(f"render.rivals applies to class targets only, not to kind "
+                            f"{target.kind} (leave it 0)")
         self.plan, self.total = s.stages(), s.total_steps
         self.rungs, self.on_rung = set(rungs), on_rung
         self.stops = {m.stop_at for m in members if m.stop_at is not None}

@@ -33,9 +33,13 @@ SHRINK_SPREAD = 0.05  # crop_schedule shrink: a crop's side strays this far from
 
 
 def objective_of(loaded: LoadedModel, target: TargetSpec) -> tuple:
-    """(the target's objective, what the step ascends): the target minus its penalties."""
+    """(the target's objective, what the step ascends): the target minus its penalties (and, for
+    a class, minus a share of the log-sum-exp of every class score)."""
     goal = objectives.target(loaded, target)
-    return goal, goal - objectives.weighted("tv", objectives.total_variation())
+    ascend = goal - objectives.weighted("tv", objectives.total_variation())
+    if target.kind == "class":
+        ascend = ascend - objectives.weighted("rivals", objectives.class_logsumexp(loaded))
+    return goal, ascend
 
 
 def view_side(settings: RenderSettings) -> int | None:

@@ -88,6 +88,8 @@ class RenderSettings(_Frozen):
     scale: float = Field(0.0, ge=0, lt=1, description="random scale in [1-s, 1+s] each step")
     rotate: float = Field(0.0, ge=0, le=180, description="random rotation in degrees each step")
     tv: float = Field(0.0, ge=0, le=1e6, description="total-variation penalty weight")
+    rivals: float = Field(0.0, ge=0, le=1, description="class targets: less this share of the "
+                          "log-sum-exp of every class score (1: the log-probability)")
     # schedule of the image itself
     upscale_stages: int = Field(0, ge=0, le=100, description="0: render at full size only")
     upscale_factor: float = Field(1.2, gt=1, le=10)
