@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -48,8 +50,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage | str:
     if url.startswith("sqlite:///"):
         _make_folder(Path(url.removeprefix("sqlite:///")).parent, "study.storage")
     try:
-        with quiet_experimental():
-            return _rdb(url)
+        return _first_open(url)
     except ImportError:
         raise UserError(f"storage {url.split('@')[-1]!r} needs its database driver; for "
                         "PostgreSQL: pip install -e '.[postgres]' (psycopg 3)") from None
@@ -57,6 +58,28 @@ def make_storage(url: str) -> optuna.storages.BaseStorage | str:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise UserError(f"study.storage {shown(url)} cannot be opened: "
                         f"{type(err).__name__}: {first}") from None
+
+
+# what a process meets when another creates the same new database's tables at the same moment
+# (SQLAlchemy's create_all checks, then creates: sqlalchemy/sqlalchemy#4936)
+_CREATION_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key",
+                  "database is locked")
+
+
+def _first_open(url: str, tries: int = 6) -> optuna.storages.RDBStorage:
+    """``_rdb(url)``, tried again while another process is creating the same database's tables
+    (two ``run`` commands started together on a new study): Optuna's table creation, version
+    row and alembic stamp each do nothing when they find the others' work done."""
+    for attempt in range(tries - 1):
+        try:
+            with quiet_experimental():
+                return _rdb(url)
+        except Exception as err:
+            if not any(m in str(err) for m in _CREATION_RACE):
+                raise
+            time.sleep(0.05 * 2 ** attempt * (1 + random.random()))
+    with quiet_experimental():
+        return _rdb(url)
 
 
 def _make_folder(folder: Path, key: str) -> Path:
