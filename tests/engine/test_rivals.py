@@ -51,3 +51,18 @@ def test_rivals_is_for_class_targets_only(tiny):
     target = TargetSpec(kind="filter", layer="conv2", indices=[0])
     with pytest.raises(UserError, match="rivals applies to class targets only"):
         render(tiny, target, RenderSettings(**FAST, rivals=0.5))
+
+
+def test_a_separate_softmax_layer_is_cut_once_for_both_terms():
+    """A model ending in its own Softmax layer: the class score and the log-sum-exp read the
+    same cut model (one forward pass a batch), whose outputs are the scores before softmax."""
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    model = keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(3)(x)))
+    cut = objectives.class_scores(model)
+    assert cut is not model and objectives.class_scores(model) is cut
+    images = tf.constant(np.random.default_rng(1).uniform(0, 1, (2, 8, 8, 3)), tf.float32)
+    np.testing.assert_allclose(tf.nn.softmax(cut(images)).numpy(), model(images).numpy(),
+                               rtol=1e-5)

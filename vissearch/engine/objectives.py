@@ -228,8 +228,8 @@ def class_scores(model: keras.Model) -> keras.Model:
     if model in _CUT:  # one model, so that every term of a batch shares its forward pass
         return _CUT[model]
     last = model.layers[-1]
-    if isinstance(last, keras.layers.Activation | keras.layers.Softmax) and (
-            isinstance(last, keras.layers.Softmax) or _is_softmax(last.activation)):
+    if isinstance(last, keras.layers.Softmax) or (
+            isinstance(last, keras.layers.Activation) and _is_softmax(last.activation)):
         _CUT[model] = keras.Model(model.inputs, last.input)
         return _CUT[model]
     if _is_softmax(getattr(last, "activation", None)):
