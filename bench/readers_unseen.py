@@ -43,6 +43,8 @@ rendered. Each image read by 6 readers; pooled with draws 4, 7, 8, 9. Round 8 pi
 as draw 10, with ``rivals: 0.5`` as the variant if tuning round 9 on draws 5 and 3 (24 classes,
 animals among them, where draw 6 has none) pooled with round 8's draw 6 (44 classes in all) names
 it at least 0.05 more at the first guess than the entry rendered beside it, said clear not less.
+Draw 10 read: the entry 0.67, Xplique ``maco`` 0.67, ``optimize`` 0.42; round 9 took nothing
+(0.82 against the entry's 0.83 over the 44 classes), so draw 11 is to read the entry unchanged.
 ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
