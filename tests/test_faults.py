@@ -103,8 +103,10 @@ def _running(cfg) -> Callable[[], bool]:
     """A check that the config's study has a RUNNING trial.
 
     A server's study is opened once and polled (every open makes a pool of server connections).
-    A SQLite study is read through sqlite3, read-only: opening it through Optuna while the run
-    is still creating the file's tables would race the run's own schema creation."""
+    A SQLite study is read through sqlite3, read-only: opening it through Optuna would create
+    the file and its tables from the test's side, where the run under test is to create them
+    (the two would no longer fail on that race, ``store.make_storage`` tries again, but the
+    poll is an observer and writes nothing)."""
     s = cfg["study"]
     if s["storage"]:
         study = functools.cache(lambda: load(cfg))  # a failed open is tried again next poll
