@@ -5,7 +5,8 @@ Each method renders one image per class on zoo/efficientnet-lite0; the images la
 and the CPU and wall seconds per image in ``results/unseen/seconds.json``. ``--draw 2`` draws
 20 other classes (none of the first draw's either) into ``results/unseen2/``: the first draw has
 been read, so choices made after it are checked on the second. A stopped run resumes at the
-first missing image. Then, as any user would:
+first missing image; a second process (``--reverse``) shares the work, each class claimed by
+one (``target_NNNN.claim`` while it renders). Then, as any user would:
 
     python -m vissearch readers make results/unseen/* --out out/unseen-sheet --seed 26
     # readers answer out/unseen-sheet/sheet/ blind
@@ -232,6 +233,30 @@ METHODS = {
 }
 
 
+def claim(folder: Path, cls: int) -> bool:
+    """Take class ``cls`` of ``folder`` for this process: False while another live process has
+    it. Two processes sharing a draw (``--reverse``) met at the last class and both rendered it
+    (five CPU minutes of Xplique's ``maco`` lost on draw 11); a claim left by a killed process
+    (its pid no longer runs) is taken over."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = folder / f"target_{cls:04d}.claim"
+    try:
+        fd = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        owner = mark.read_text().strip()
+        if not owner:  # being written this instant
+            return False
+        try:
+            os.kill(int(owner), 0)
+            return False
+        except ProcessLookupError:
+            mark.unlink(missing_ok=True)
+            return claim(folder, cls)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="the methods whose name contains this, or exactly these "
@@ -263,7 +288,12 @@ def main() -> None:
             continue
         folder = out / name
         while todo := [i for i in idx if not (folder / f"target_{i:04d}.png").is_file()]:
-            part = todo[:args.batch]  # looked up again each batch: another process may help
+            part = []  # looked up again each batch: another process may help
+            for i in todo:
+                if len(part) < args.batch and claim(folder, i):
+                    part.append(i)
+            if not part:
+                break  # what is left is being rendered by another process
             start, wall = time.process_time(), time.perf_counter()
             pixels = run(loaded, part)
             per_image = (time.process_time() - start) / len(part)
@@ -272,6 +302,7 @@ def main() -> None:
                 img = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
                 img = np.asarray(Image.fromarray(img).resize((SIDE, SIDE), Image.LANCZOS))
                 write_png(folder / f"target_{i:04d}.png", img)
+                (folder / f"target_{i:04d}.claim").unlink()
             # read again before adding: another process may have written since
             seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
             seconds.setdefault(name, []).extend([round(per_image, 1)] * len(part))
