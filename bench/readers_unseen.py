@@ -236,8 +236,8 @@ METHODS = {
 def claim(folder: Path, cls: int) -> bool:
     """Take class ``cls`` of ``folder`` for this process: False while another live process has
     it. Two processes sharing a draw (``--reverse``) met at the last class and both rendered it
-    (five CPU minutes of Xplique's ``maco`` lost on draw 11); a claim left by a killed process
-    (its pid no longer runs) is taken over."""
+    (on draw 11, once for each method: five CPU minutes of Xplique's ``maco``); a claim left by
+    a killed process (its pid no longer runs) is taken over."""
     folder.mkdir(parents=True, exist_ok=True)
     mark = folder / f"target_{cls:04d}.claim"
     try:
@@ -248,6 +248,8 @@ def claim(folder: Path, cls: int) -> bool:
             return False
         try:
             os.kill(int(owner), 0)
+            return False
+        except PermissionError:  # alive, another user's
             return False
         except ProcessLookupError:
             mark.unlink(missing_ok=True)
@@ -292,8 +294,9 @@ def main() -> None:
             for i in todo:
                 if len(part) < args.batch and claim(folder, i):
                     part.append(i)
-            if not part:
-                break  # what is left is being rendered by another process
+            if not part:  # what is left is being rendered by another process
+                print(f"{name}: left to the processes that claimed {todo}", flush=True)
+                break
             start, wall = time.process_time(), time.perf_counter()
             pixels = run(loaded, part)
             per_image = (time.process_time() - start) / len(part)
