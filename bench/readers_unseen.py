@@ -48,6 +48,19 @@ Draw 10 read: the entry 0.67, Xplique ``maco`` 0.67, ``optimize`` 0.42; round 9 
 (0.82 against the entry's 0.83 over the 44 classes), so draw 11 is to read the entry unchanged.
 Draw 11 read: the entry 0.75, Xplique ``maco`` 0.64, ``optimize`` 0.32 (pooled over the 120
 classes of draws 4 and 7 to 11: 0.74, 0.69, 0.37).
+``--draw 12`` (planned on 2026-12-07 before any of its images was rendered): the entry picks
+the better of two seeds. Tuning round 11 (no render: the reader data of the tuning draws 6, 5
+and 3, 44 classes with two to eight entry-like images each) found that a score of the finished
+image orders two images of one class as readers do 0.67-0.72 of the time, and that picking the
+higher of two would have been named 0.82-0.84 against 0.80 at random (the seeds' spread: 0.89
+for the better of two). Draw 12 reads the entry at seed 7 (``vissearch-shipped``) and at seed 8
+(``vissearch-shipped-seed8``), Xplique ``maco`` and ``optimize``, in a Latin square of 4 sheets,
+6 readers a sheet. The pick, fixed now: the candidate whose mean class probability over the 9
+half-side tiles under an independent judge (zoo/efficientnet-lite2) is higher; second, under
+the rendering model itself. The entry ships with two candidates if the judge's picks are named
+at least 0.05 more at the first guess than seed 7 alone, said clear not less; the picks are
+rendered as a user gets them (``vissearch-shipped-pick2``, the render setting
+``candidates: 2``) and must equal one of the two read images byte for byte.
 ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
@@ -77,7 +90,8 @@ from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # n
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
 N_CLASSES, SEED, SIDE = 20, 7, 448
-CLASS_SEEDS = {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32, 8: 33, 9: 34, 10: 35, 11: 36}
+CLASS_SEEDS = {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32, 8: 33, 9: 34, 10: 35, 11: 36,
+               12: 37}
 # draw 6 tunes on the kinds of class readers named least on draw 4 (dog breeds, man-made
 # objects and scenes): its classes come from these ImageNet ranges only
 HARD = set(range(151, 269)) | set(range(398, 1000))
@@ -111,21 +125,21 @@ PREVIOUS_SHIPPED = {
     "rotate": 3.2435790356055882, "tv": 0.03604756645642124}
 
 
-def settings_method(render_settings: dict):
+def settings_method(render_settings: dict, seed: int = SEED):
     def run(loaded, idx: list[int]) -> np.ndarray:
-        s = RenderSettings(**{**render_settings, "seed": SEED})
+        s = RenderSettings(**{**render_settings, "seed": seed})
         return render(loaded, TargetSpec(kind="class", indices=idx), s).pixels()
 
     return run
 
 
-def recipe_method(name: str, changes: dict | None = None):
+def recipe_method(name: str, changes: dict | None = None, seed: int = SEED):
     """A shipped recipe's class entry, rendered as the recipe says (its own size and canvas),
     with ``changes`` on top."""
     def run(loaded, idx: list[int]) -> np.ndarray:
         recipe = recipes.load(recipes.find(name))
         entry, _ = recipes.lookup(recipe, TargetSpec(kind="class", indices=idx))
-        return settings_method({**entry.render, **(changes or {})})(loaded, idx)
+        return settings_method({**entry.render, **(changes or {})}, seed)(loaded, idx)
 
     return run
 
@@ -223,6 +237,8 @@ METHODS = {
     "vissearch-shipped-r8": recipe_method("efficientnet-lite0"),
     "vissearch-shipped-rivals05": recipe_method("efficientnet-lite0", {"rivals": 0.5}),
     "vissearch-shipped-rivals1": recipe_method("efficientnet-lite0", {"rivals": 1.0}),
+    # draw 12: the entry's second seed, read beside seed 7 (the entry as shipped)
+    "vissearch-shipped-seed8": recipe_method("efficientnet-lite0", seed=SEED + 1),
     # Lite2's class entry (224 px x 4) against the same at Lite0's 160 px x 8, on Lite2
     # (--model zoo/efficientnet-lite2): is Lite0's change right for Lite2 too?
     "vissearch-lite2-entry": recipe_method("efficientnet-lite2"),
