@@ -114,7 +114,7 @@ def step_bar(total: int, desc: str, disable: bool = False):
 def render_with_progress(loaded, target, settings, desc: str = "render") -> RenderResult:
     """Render with a tqdm bar over image-steps (updated once per reporting window)."""
     chunks = -(-len(target.indices) // settings.batch_size)
-    bar, on_window = step_bar(chunks * settings.total_steps, desc)
+    bar, on_window = step_bar(chunks * settings.total_steps * settings.candidates, desc)
     try:
         return render(loaded, target, settings, callback=on_window)
     finally:

@@ -39,7 +39,8 @@ def reproduce(study: optuna.Study, which: str, out: Path, progress: bool = False
     loaded = models.load_for(cfg.model, cfg.target)
     numbers = trial.user_attrs.get("population", [trial.number])
     chunks = 1 if len(numbers) > 1 else -(-len(cfg.target.indices) // settings.batch_size)
-    bar, moved = step_bar(settings.total_steps * chunks, f"trial {trial.number}" + (
+    steps = settings.total_steps * settings.candidates * chunks
+    bar, moved = step_bar(steps, f"trial {trial.number}" + (
         f" with its population of {len(numbers)}" if len(numbers) > 1 else ""),
         disable=not progress)
     try:

@@ -116,7 +116,7 @@ class Recorder:
     def _render(self, study: optuna.Study, group: list) -> None:
         trials = [t for t, _ in group]
         members = [render.Member(s, self._watched(self._pruner(t) if self._prunes() else None,
-                                                  s.total_steps))
+                                                  s.total_steps * s.candidates))
                    for t, s in group]
         rungs, on_rung = self._halving(group)
         start = time.perf_counter()

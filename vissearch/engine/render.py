@@ -15,6 +15,7 @@ batch-mates (tests/engine/test_population.py checks this bit for bit).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from vissearch.engine import hparams, optimizers, step
+from vissearch.engine import candidates, hparams, optimizers, step
 from vissearch.engine.hparams import Row
 from vissearch.engine.param import PARAMS
 from vissearch.errors import UserError
@@ -54,6 +55,8 @@ class RenderResult:
     stopped: str = ""  # "", "early", "callback" or "pruned"
     kind: str = "filter"  # the target kind: class grids keep the order of the indices
     class_names: tuple[str, ...] | None = None  # the model's, for captions
+    picked: np.ndarray | None = None  # [B] with candidates: the candidate kept (seed + k)
+    pick_scores: np.ndarray | None = None  # [candidates, B] what the pick compared
 
     def captions(self) -> list[str]:
         """What is written under each target's grid cell: a class name or the index."""
@@ -113,8 +116,12 @@ def render(
     """Render every target of ``target`` with ``settings``, ``batch_size`` images at a time.
 
     ``stop_at`` ends the render after that many steps (re-rendering a trial pruned there).
+    With ``settings.candidates`` > 1, each target is rendered from that many seeds, one after
+    another, and the image the judge prefers is kept (:mod:`vissearch.engine.candidates`).
     """
     _check_size(loaded, settings)
+    if settings.candidates > 1:
+        return _best_of(loaded, target, settings, callback, stop_at)
     start, parts = time.perf_counter(), []
     total = settings.total_steps
     bs = settings.batch_size
@@ -152,6 +159,12 @@ def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Mem
     """
     if not members:
         return []
+    if any(m.settings.candidates > 1 for m in members):
+        if rungs:
+            raise UserError("render.candidates renders a trial's seeds one after another; it "
+                            "cannot be halved with its population: leave study.halving out")
+        # each trial's candidates one after another: its images do not depend on the others
+        return [render(loaded, target, m.settings, m.callback, m.stop_at) for m in members]
     keys = {hparams.structure(m.settings) for m in members}
     if len(keys) > 1:
         raise ValueError(f"a population shares one structure; got {sorted(keys)}")
@@ -164,6 +177,46 @@ def render_population(loaded: LoadedModel, target: TargetSpec, members: list[Mem
     seconds = time.perf_counter() - start
     return [_merge([r], target, m.settings, seconds) for r, m in zip(results, members,
                                                                    strict=True)]
+
+
+def _best_of(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings,
+             callback: WindowCallback | None, stop_at: int | None) -> RenderResult:
+    """Every target rendered from each candidate's seed; per target, the image the judge
+    prefers (its curve, activation and flags come with it)."""
+    if settings.judge and target.kind != "class":
+        raise UserError(f"render.judge picks class images; a {target.kind} target's candidates "
+                        "are compared by their activation: leave judge out")
+    start, results = time.perf_counter(), []
+    per_candidate = -(-len(target.indices) // settings.batch_size) * settings.total_steps
+    for k, s in enumerate(candidates.seeds_of(settings)):
+        report = None if callback is None else _offset(callback, k * per_candidate)
+        results.append(render(loaded, target, s, report, stop_at))
+        if results[-1].stopped == "callback":  # a trial stopped from outside ends here
+            return dataclasses.replace(results[-1], settings=settings,
+                                       seconds=time.perf_counter() - start)
+    if target.kind == "class":
+        judge = candidates.judge_model(settings.judge) if settings.judge else loaded
+        scores = np.stack([candidates.tile_probability(judge, r.pngs(), r.indices)
+                           for r in results])
+    else:
+        scores = np.stack([r.activations for r in results])
+    chosen = candidates.pick(scores)
+    cols = np.arange(len(target.indices))
+    steps = max(r.curves.shape[0] for r in results)
+    curves = np.stack([np.pad(r.curves, ((0, steps - r.curves.shape[0]), (0, 0)),
+                              constant_values=np.nan) for r in results])
+
+    def kept(name: str) -> np.ndarray:
+        return np.stack([getattr(r, name) for r in results])[chosen, cols]
+
+    first = results[0]
+    return RenderResult(
+        indices=list(first.indices), inputs=kept("inputs"), activations=kept("activations"),
+        curves=curves[chosen, :, cols].T, dead=kept("dead"), failed=kept("failed"),
+        preprocess=first.preprocess, settings=settings, steps_run=steps,
+        seconds=time.perf_counter() - start,
+        stopped=next((r.stopped for r in results if r.stopped), ""), kind=first.kind,
+        class_names=first.class_names, picked=chosen, pick_scores=scores)
 
 
 def _check_size(loaded: LoadedModel, settings: RenderSettings) -> None:

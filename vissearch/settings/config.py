@@ -90,6 +90,12 @@ class RenderSettings(_Frozen):
     tv: float = Field(0.0, ge=0, le=1e6, description="total-variation penalty weight")
     rivals: float = Field(0.0, ge=0, le=1, description="class targets: less this share of the "
                           "log-sum-exp of every class score (1: the log-probability)")
+    # the better of several seeds (vissearch.engine.candidates)
+    candidates: int = Field(1, ge=1, le=16, description="render each target from this many "
+                            "seeds (seed, seed + 1, ...) and keep the one the judge prefers")
+    judge: str | None = Field(None, min_length=1, max_length=300, description="class targets: "
+                              "the classifier that picks among candidates (default: the "
+                              "rendering model itself)")
     # schedule of the image itself
     upscale_stages: int = Field(0, ge=0, le=100, description="0: render at full size only")
     upscale_factor: float = Field(1.2, gt=1, le=10)
@@ -127,6 +133,9 @@ class RenderSettings(_Frozen):
             if not Path(self.init_image).is_file():
                 raise ValueError(f"init_image {shorten(self.init_image)}: no such file")
         self.stages()  # an upscaling plan that cannot start is refused here
+        if self.judge is not None and self.candidates == 1:
+            raise ValueError(f"judge {shorten(self.judge)} picks among candidates; set "
+                             "candidates: 2 or more, or leave judge out")
         if self.keep == "plain" and self.plain_steps >= self.steps:
             raise ValueError(f"plain_steps {self.plain_steps} must be fewer than steps "
                              f"{self.steps}")
