@@ -69,7 +69,7 @@ def whole_probability(judge, pixels: list[np.ndarray], classes: list[int]) -> np
     from vissearch.engine import objectives
 
     scores = objectives.class_scores(judge.model)
-    side = judge.model.input_shape[1] or pixels[0].shape[0]
+    side = judge.fixed_size or judge.native_size or pixels[0].shape[0]
     x = np.stack([np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
                   for p in pixels]).astype(np.float32)
     logits = np.concatenate([np.asarray(scores(judge.preprocess.to_input(x[i:i + 16])))

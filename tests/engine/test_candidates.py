@@ -47,14 +47,16 @@ def test_the_pick_follows_the_judge_not_the_seed_order(shapes):
 
 
 def test_tile_probability_is_the_mean_softmax_over_nine_tiles(shapes):
+    from PIL import Image
     from scipy.special import softmax
 
     from vissearch.engine import objectives
 
     img = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
-    assert shapes.model.input_shape[1] is None  # the tiles go in at their own size
-    x = np.stack([img[y:y + 48, x:x + 48] for y in (0, 24, 48) for x in (0, 24, 48)])
-    x = x.astype(np.float32)
+    assert shapes.native_size == 64  # each 48 px tile goes in at the side it was trained at
+    x = np.stack([np.asarray(Image.fromarray(img[y:y + 48, x:x + 48]).resize((64, 64),
+                                                                           Image.BILINEAR))
+                  for y in (0, 24, 48) for x in (0, 24, 48)]).astype(np.float32)
     logits = objectives.class_scores(shapes.model)(shapes.preprocess.to_input(x)).numpy()
     expected = softmax(logits.astype(np.float64), axis=1)[:, 2].mean()
     got = candidates.tile_probability(shapes, [img], [2])
@@ -90,3 +92,4 @@ def test_mistakes_are_one_line(tiny, shapes):
         render(tiny, target, RenderSettings(size=24, steps=2, candidates=2, judge="zoo/shapes"))
     with pytest.raises(UserError, match="is not one of them"):
         candidates.tile_probability(shapes, [np.zeros((32, 32, 3), np.uint8)], [999])
+

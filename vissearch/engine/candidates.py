@@ -56,7 +56,7 @@ def tiles(image: np.ndarray) -> list[np.ndarray]:
 def tile_probability(judge: LoadedModel, images: list[np.ndarray], classes: list[int]
                      ) -> np.ndarray:
     """Mean softmax probability of ``classes[i]`` over the 9 tiles of ``images[i]`` (uint8 RGB),
-    each tile resized to the judge's input side where it has a fixed one."""
+    each tile resized to the side the judge takes or was trained at (260 px for Lite2)."""
     from vissearch.engine import objectives
 
     scores = objectives.class_scores(judge.model)
@@ -64,7 +64,7 @@ def tile_probability(judge: LoadedModel, images: list[np.ndarray], classes: list
     if max(classes) >= n_classes:
         raise UserError(f"render.judge {judge.label} has {n_classes} classes; class "
                         f"{max(classes)} is not one of them (a judge needs the model's classes)")
-    side = judge.model.input_shape[1]  # None: the judge takes the tiles as they are
+    side = judge.fixed_size or judge.native_size  # None: the tiles go in as they are
     x = np.stack([np.asarray(Image.fromarray(t).resize((side, side), Image.BILINEAR))
                   if side else t for img in images for t in tiles(img)]).astype(np.float32)
     logits = np.concatenate([np.asarray(scores(judge.preprocess.to_input(x[i:i + TILE_BATCH])))
