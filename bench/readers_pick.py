@@ -12,6 +12,11 @@ under an independent judge (Lite2) or the rendering model (Lite0), and the same 
 image.
 
     python bench/readers_pick.py [--out bench/readers_data/pick_round11.md]
+
+``--draw SHEET ... --between A,B --csv OUT`` applies the pick to a read draw instead: for each
+class, of the images of methods A and B (each read on one of the sheets), the one each judge
+keeps, written as ``by_image.csv`` rows of the methods ``pick-Lite2`` and ``pick-Lite0`` (the
+kept image's readers' figures) for ``bench/readers_compare.py``.
 """
 
 from __future__ import annotations
@@ -79,10 +84,45 @@ def whole_probability(judge, pixels: list[np.ndarray], classes: list[int]) -> np
     return p[np.arange(len(x)), classes]
 
 
+def picks(sheets: list[str], between: list[str], out: str) -> None:
+    """The picks of each judge among ``between`` on a read draw, as by_image.csv rows."""
+    rows, origin = {}, {}
+    for sheet in map(Path, sheets):
+        by_image = {r["image"]: r for r in csv.DictReader(open(sheet / "figures/by_image.csv"))}
+        for item in json.loads((sheet / "key.json").read_text())["images"]:
+            if item["method"] in between and item["image"] in by_image:
+                rows[item["cls"], item["method"]] = by_image[item["image"]]
+                origin[item["cls"], item["method"]] = item["origin"]
+    classes = sorted({c for c, m in rows if all((c, b) in rows for b in between)})
+    found = [(c, m) for c in classes for m in between]
+    pixels = [np.asarray(Image.open(origin[k]).convert("RGB")) for k in found]
+    written = []
+    for label, name in JUDGES.items():
+        judge = resolve.load(ModelSpec(name=name))
+        score = candidates.tile_probability(judge, pixels, [c for c, _ in found])
+        score = score.reshape(len(classes), len(between))
+        for c, k in zip(classes, candidates.pick(score.T), strict=True):
+            kept = rows[c, between[k]]
+            written.append({**kept, "method": f"pick-{label.split()[0]}",
+                            "image": f"{kept['image']}-{between[k]}"})
+            print(f"{label.split()[0]}: {kept['class_name']}: {between[k]} "
+                  f"({' / '.join(f'{v:.3f}' for v in score[classes.index(c)])})")
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(written[0]))
+        w.writeheader()
+        w.writerows(written)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="write the table (markdown) here")
+    ap.add_argument("--draw", nargs="+", metavar="SHEET", help="a read draw's sheet folders")
+    ap.add_argument("--between", default="entry,seed8", help="the two methods to pick from")
+    ap.add_argument("--csv", help="with --draw: the by_image.csv to write")
     args = ap.parse_args()
+    if args.draw:
+        picks(args.draw, args.between.split(","), args.csv)
+        return
     found = images()
     pixels = [np.asarray(Image.open(d["origin"]).convert("RGB").resize((448, 448),
                                                                       Image.LANCZOS))

@@ -71,6 +71,24 @@ def test_bad_config(case, path, value, expected):
     assert expected in message and "\n" not in message, message
 
 
+@pytest.mark.parametrize("study, render, search, expected", [
+    ({"pruner": "median"}, {"candidates": 2}, None, "a trial pruned among its candidates"),
+    ({"halving": {"rungs": [0.5], "keep": 0.5}}, {"candidates": 2}, None, "cannot be halved"),
+    ({}, {}, {"candidates": {"int": [1, 3]}}, "search.candidates cannot be searched"),
+    ({}, {"judge": "zoo/efficientnet-lite2"}, None, "picks among candidates; set candidates"),
+], ids=["pruner", "halving", "searched", "judge alone"])
+def test_candidates_refused_where_a_trial_could_not_be_replayed(study, render, search,
+                                                                expected):
+    cfg = copy.deepcopy(GOOD)
+    cfg["study"].update(study)
+    cfg.setdefault("render", {}).update(render)
+    if search:
+        cfg["search"] = search
+    with pytest.raises(UserError) as info:
+        runconfig.from_mapping(cfg, "c.yaml")
+    assert expected in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path):
     bad = tmp_path / "c.yaml"
     bad.write_text("study:\n  name: x\n  n_trials: [3\nmodel: {name: zoo/shapes}\n")

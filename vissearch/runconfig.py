@@ -100,7 +100,9 @@ def from_mapping(raw: dict[str, Any], path: str | None = None) -> RunConfig:
     if came:  # a recipe's or a trial's settings that the space searches are left to the search
         came["searched"] = sorted(set(fixed) & set(space.names))
         fixed = {k: v for k, v in fixed.items() if k not in space.names}
-    _check_fits(parse(RenderSettings, fixed, where=f"{where}: render"), target, where)
+    settings = parse(RenderSettings, fixed, where=f"{where}: render")
+    _check_fits(settings, target, where)
+    _check_candidates(settings, sections.study, space, where)
     if sections.study.sampler == "grid":
         space.grid()
     _check_corners(space, fixed, where)
@@ -127,6 +129,24 @@ def _check_objectives(sections: RunSections, where: str) -> None:
                                   or zoo.ZOO[model.name].classes != "shapes"):
             raise UserError(f"{where}: study.objective {name} needs real examples, which only "
                             "the zoo/shapes models have")
+
+
+def _check_candidates(settings: RenderSettings, study, space, where: str) -> None:
+    """``candidates`` renders a trial's seeds one after another: a trial stopped midway (a
+    pruner, halving) could not be replayed, so those are refused together."""
+    if "candidates" in space.names:
+        raise UserError(f"{where}: search.candidates cannot be searched (it multiplies a "
+                        "trial's time); fix it in render:")
+    if settings.candidates == 1:
+        return
+    if study.pruner != "none":
+        raise UserError(f"{where}: render.candidates {settings.candidates} with study.pruner "
+                        f"{study.pruner}: a trial pruned among its candidates could not be "
+                        "replayed; set pruner: none or candidates: 1")
+    if study.halving is not None:
+        raise UserError(f"{where}: render.candidates {settings.candidates} with study.halving: "
+                        "a trial's candidates render one after another and cannot be halved; "
+                        "leave halving out or set candidates: 1")
 
 
 def memory_bytes() -> int:
