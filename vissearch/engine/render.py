@@ -200,7 +200,8 @@ def _best_of(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings,
                            for r in results])
     else:
         scores = np.stack([r.activations for r in results])
-    chosen = candidates.pick(scores)
+    failed = np.stack([r.failed for r in results])  # a failed image (NaN met) is never kept
+    chosen = candidates.pick(np.where(failed, np.nan, scores))
     cols = np.arange(len(target.indices))
     steps = max(r.curves.shape[0] for r in results)
     curves = np.stack([np.pad(r.curves, ((0, steps - r.curves.shape[0]), (0, 0)),
