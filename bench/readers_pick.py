@@ -69,21 +69,6 @@ def images() -> list[dict]:
     return out
 
 
-def whole_probability(judge, pixels: list[np.ndarray], classes: list[int]) -> np.ndarray:
-    """The judge's probability of the class on the whole image, resized to its input."""
-    from vissearch.engine import objectives
-
-    scores = objectives.class_scores(judge.model)
-    side = judge.fixed_size or judge.native_size or pixels[0].shape[0]
-    x = np.stack([np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
-                  for p in pixels]).astype(np.float32)
-    logits = np.concatenate([np.asarray(scores(judge.preprocess.to_input(x[i:i + 16])))
-                             for i in range(0, len(x), 16)]).astype(np.float64)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    return p[np.arange(len(x)), classes]
-
-
 def picks(sheets: list[str], between: list[str], out: str) -> None:
     """The picks of each judge among ``between`` on a read draw, as by_image.csv rows."""
     rows, origin = {}, {}
@@ -133,7 +118,7 @@ def main() -> None:
     for label, name in JUDGES.items():
         judge = resolve.load(ModelSpec(name=name))
         scores[f"{label}: 9 tiles"] = candidates.tile_probability(judge, pixels, classes)
-        scores[f"{label}: whole image"] = whole_probability(judge, pixels, classes)
+        scores[f"{label}: whole image"] = candidates.class_probability(judge, pixels, classes)
     by_class = collections.defaultdict(list)
     for i, c in enumerate(classes):
         by_class[c].append(i)

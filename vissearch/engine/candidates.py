@@ -29,7 +29,7 @@ from vissearch.errors import UserError
 from vissearch.models.loaded import LoadedModel
 from vissearch.settings.config import ModelSpec, RenderSettings
 
-TILE_BATCH = 16  # tiles the judge sees at once
+TILE_BATCH = 16  # images (tiles) the judge sees at once
 
 
 def seeds_of(settings: RenderSettings) -> list[RenderSettings]:
@@ -53,10 +53,9 @@ def tiles(image: np.ndarray) -> list[np.ndarray]:
             for y in (0, h // 4, h // 2) for x in (0, w // 4, w // 2)]
 
 
-def tile_probability(judge: LoadedModel, images: list[np.ndarray], classes: list[int]
-                     ) -> np.ndarray:
-    """Mean softmax probability of ``classes[i]`` over the 9 tiles of ``images[i]`` (uint8 RGB),
-    each tile resized to the side the judge takes or was trained at (260 px for Lite2)."""
+def class_probability(judge: LoadedModel, images: list[np.ndarray], classes) -> np.ndarray:
+    """Softmax probability of ``classes[i]`` on ``images[i]`` (uint8 RGB) under ``judge``, each
+    image resized to the side the judge takes or was trained at (260 px for Lite2), if any."""
     from vissearch.engine import objectives
 
     scores = objectives.class_scores(judge.model)
@@ -64,15 +63,21 @@ def tile_probability(judge: LoadedModel, images: list[np.ndarray], classes: list
     if max(classes) >= n_classes:
         raise UserError(f"render.judge {judge.label} has {n_classes} classes; class "
                         f"{max(classes)} is not one of them (a judge needs the model's classes)")
-    side = judge.fixed_size or judge.native_size  # None: the tiles go in as they are
-    x = np.stack([np.asarray(Image.fromarray(t).resize((side, side), Image.BILINEAR))
-                  if side else t for img in images for t in tiles(img)]).astype(np.float32)
+    side = judge.fixed_size or judge.native_size  # None: the images go in as they are
+    x = np.stack([np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR))
+                  if side else img for img in images]).astype(np.float32)
     logits = np.concatenate([np.asarray(scores(judge.preprocess.to_input(x[i:i + TILE_BATCH])))
                              for i in range(0, len(x), TILE_BATCH)]).astype(np.float64)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    per_tile = p[np.arange(len(x)), np.repeat(classes, 9)]
-    return per_tile.reshape(len(images), 9).mean(axis=1)
+    return p[np.arange(len(x)), np.asarray(classes)]
+
+
+def tile_probability(judge: LoadedModel, images: list[np.ndarray], classes: list[int]
+                     ) -> np.ndarray:
+    """Mean class probability (:func:`class_probability`) over the 9 tiles of each image."""
+    parts = [t for img in images for t in tiles(img)]
+    return class_probability(judge, parts, np.repeat(classes, 9)).reshape(len(images), 9).mean(1)
 
 
 def pick(scores: np.ndarray) -> np.ndarray:
