@@ -4,7 +4,7 @@ On a machine with more than one core, TensorFlow's CPU gradient of ``crop_and_re
 the crops of one image into its gradient from several threads, in an order that changes from
 run to run: the same MaCo render with the same seed gave images up to 0.75 apart in input
 space (of a range of 2) after 8 steps, and wholly different images after 128. vissearch turns
-op determinism on when the engine is imported (``vissearch/engine/__init__.py``), which
+op determinism on when its step module is imported (``vissearch/engine/step.py``), which
 makes that gradient single-threaded. This renders the shipped Lite0 class entry (one class,
 ``--steps`` steps) in fresh processes, with determinism on and off in turn (``--rounds``
 each), using every core, and reports per process: wall and CPU seconds of the render (after a
