@@ -3,12 +3,14 @@
 On a machine with more than one core, TensorFlow's CPU gradient of ``crop_and_resize`` adds
 the crops of one image into its gradient from several threads, in an order that changes from
 run to run: the same MaCo render with the same seed gave images up to 0.75 apart in input
-space (of a range of 2) after 8 steps, and wholly different images after 128. vissearch turns
-op determinism on when its step module is imported (``vissearch/engine/step.py``), which
-makes that gradient single-threaded. This renders the shipped Lite0 class entry (one class,
-``--steps`` steps) in fresh processes, with determinism on and off in turn (``--rounds``
-each), using every core, and reports per process: wall and CPU seconds of the render (after a
-first, untimed render that compiles), and whether two renders in the process were identical.
+space (of a range of 2) after 8 steps, and wholly different images after 128. Op determinism
+makes that gradient single-threaded. The engine does not turn it on (with it, XLA refuses the
+gradient of max pooling, so ``jit: true`` on VGG16 fails); a user who needs crops renders
+reproduced bit for bit on several cores sets ``TF_DETERMINISTIC_OPS=1`` (README). This renders
+the shipped Lite0 class entry (one class, ``--steps`` steps) in fresh processes, with
+determinism on and off in turn (``--rounds`` each), using every core, and reports per process:
+wall and CPU seconds of the render (after a first, untimed render that compiles), and whether
+two renders in the process were identical.
 
     python bench/determinism.py [--steps 32] [--rounds 3]
 """
@@ -25,8 +27,8 @@ CHILD = r"""
 import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
-if sys.argv[1] == "off":  # before the engine's import turns it on
-    tf.config.experimental.enable_op_determinism = lambda: None
+if sys.argv[1] == "on":
+    tf.config.experimental.enable_op_determinism()
 import numpy as np
 from vissearch import recipes
 from vissearch.engine.render import render

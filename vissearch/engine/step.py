@@ -28,12 +28,6 @@ from vissearch.engine.param import PARAMS
 from vissearch.models.loaded import LoadedModel
 from vissearch.settings.config import RenderSettings, TargetSpec
 
-# The same seed must give the same image: on more than one core, the CPU gradient of
-# crop_and_resize (every crops and MaCo render) adds an image's crops from several threads in a
-# varying order, and the same render gave another image each time (bench/determinism.py: what
-# determinism costs, about a tenth).
-tf.config.experimental.enable_op_determinism()
-
 _CACHE: dict[tuple, object] = {}
 SHRINK_SPREAD = 0.05  # crop_schedule shrink: a crop's side strays this far from the schedule
 
