@@ -61,8 +61,9 @@ the rendering model itself. The entry ships with two candidates if the judge's p
 at least 0.05 more at the first guess than seed 7 alone, said clear not less; the picks are
 rendered as a user gets them (``vissearch-shipped-pick2``, the render setting
 ``candidates: 2``) and must equal one of the two read images byte for byte.
-They did not: rendering on both cores was not deterministic (the crops' gradient; the engine
-turns op determinism on since), and the product's judge had seen the tiles at their own size
+They did not: rendering on both cores was not deterministic (the crops' gradient; bit-exact
+only with ``TF_DETERMINISTIC_OPS=1``, docs/bench.md), and the product's judge had seen the
+tiles at their own size
 rather than Lite2's 260 px (fixed). Those renders were set aside unread
 (``results/unseen12-aside/``); the picks are made by the fixed scorer on the read images
 (``bench/readers_pick.py --draw``), and the byte check is made on two classes rendered again.
