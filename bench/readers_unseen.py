@@ -61,10 +61,10 @@ the rendering model itself. The entry ships with two candidates if the judge's p
 at least 0.05 more at the first guess than seed 7 alone, said clear not less; the picks are
 rendered as a user gets them (``vissearch-shipped-pick2``, the render setting
 ``candidates: 2``) and must equal one of the two read images byte for byte.
-They did not: rendering on both cores was not deterministic (the crops' gradient; bit-exact
-only with ``TF_DETERMINISTIC_OPS=1``, docs/bench.md), and the product's judge had seen the
-tiles at their own size
-rather than Lite2's 260 px (fixed). Those renders were set aside unread
+They did not: rendering on both cores was not deterministic (TensorFlow's CPU gradient of the
+crops lost additions on several threads; the engine has its own since, docs/bench.md "Crop
+gradient"), and the product's judge had seen the tiles at their own size rather than Lite2's
+260 px (fixed). Those renders were set aside unread
 (``results/unseen12-aside/``); the picks are made by the fixed scorer on the read images
 (``bench/readers_pick.py --draw``), and the byte check is made on two classes rendered again.
 Draw 12 read: seed 7 0.78, seed 8 0.76, the judge's pick 0.74 (not taken), Xplique ``maco``

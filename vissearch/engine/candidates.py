@@ -5,9 +5,8 @@ Images of one class rendered from different seeds are named by readers at very d
 rates (docs/readers.md, tuning round 11: the better of two seeds' images was named 0.89 of the
 time, a random one of them 0.78), and a score of the finished image orders two such images as
 readers do about two times in three. So a render with ``candidates: N`` renders every target
-with the seeds ``seed, seed + 1, ..., seed + N - 1`` (each as a render with that seed alone;
-bit for bit where that render is deterministic, see README on ``TF_DETERMINISTIC_OPS``) and
-keeps, per target, the candidate that scores highest:
+with the seeds ``seed, seed + 1, ..., seed + N - 1`` (each bit for bit a render with that
+seed alone) and keeps, per target, the candidate that scores highest:
 
 - a class target: the mean probability of the class over the 9 half-side tiles of the finished
   image (a 3 x 3 grid at quarter-side strides), under ``judge`` (another classifier with the

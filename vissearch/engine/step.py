@@ -193,8 +193,7 @@ def _crops(images: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, total: int
         xs = tf.broadcast_to(xs[:, None, :], [tf.shape(xs)[0], side_out, side_out])
         return transforms.sample_bilinear(tf.repeat(images, crops, axis=0), ys, xs)
     boxes = tf.reshape(tf.stack([y0, x0, y0 + side, x0 + side], axis=-1), [-1, 4])
-    which = tf.repeat(tf.range(tf.shape(images)[0]), crops)
-    return tf.image.crop_and_resize(images, boxes, which, [side_out, side_out])
+    return transforms.crop_and_resize(images, boxes, crops, side_out)
 
 
 def _noisy(seen: tf.Tensor, hp: dict[str, tf.Tensor], t: tf.Tensor, crops: int,

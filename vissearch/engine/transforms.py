@@ -188,3 +188,34 @@ def sample_bilinear(images: tf.Tensor, ys: tf.Tensor, xs: tf.Tensor) -> tf.Tenso
     top = at(y0, x0) * (1 - wx) + at(y0, x0 + 1) * wx
     bottom = at(y0 + 1, x0) * (1 - wx) + at(y0 + 1, x0 + 1) * wx
     return top * (1 - wy) + bottom * wy
+
+
+def crop_and_resize(images: tf.Tensor, boxes: tf.Tensor, per_image: int,
+                    side: int) -> tf.Tensor:
+    """``[B * per_image, side, side, C]``: ``tf.image.crop_and_resize`` of the boxes (image by
+    image, ``per_image`` each; bilinear, zeros beyond the image) with a gradient that is the
+    same on every run. TensorFlow's CPU gradient adds the boxes of one image into its gradient
+    from several threads at once, so on more than one core the sums come in another order, or
+    lose an addition, from run to run. Here TensorFlow's gradient kernel gives every box an
+    image of its own (no two threads write one pixel), and each image's boxes are then added
+    in order. The cost: ``B * per_image`` image-sized gradients in memory for a moment."""
+    which = tf.repeat(tf.range(tf.shape(images)[0]), per_image)
+
+    @tf.custom_gradient
+    def crop(images: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
+        out = tf.image.crop_and_resize(images, boxes, which, [side, side])
+
+        def grad(g: tf.Tensor):
+            shape = tf.shape(images)
+            each = tf.raw_ops.CropAndResizeGradImage(
+                grads=g, boxes=boxes, box_ind=tf.range(tf.shape(boxes)[0]),
+                image_size=tf.concat([tf.shape(boxes)[:1], shape[1:]], 0), T=images.dtype)
+            each = tf.reshape(each, tf.concat([shape[:1], [per_image], shape[1:]], 0))
+            total = each[:, 0]
+            for k in range(1, per_image):
+                total += each[:, k]
+            return total, None
+
+        return out, grad
+
+    return crop(images, boxes)
