@@ -69,6 +69,14 @@ gradient"), and the product's judge had seen the tiles at their own size rather 
 (``bench/readers_pick.py --draw``), and the byte check is made on two classes rendered again.
 Draw 12 read: seed 7 0.78, seed 8 0.76, the judge's pick 0.74 (not taken), Xplique ``maco``
 0.63, ``optimize`` 0.43 (pooled over the 140 classes of draws 4 and 7 to 12: 0.75, 0.68, 0.38).
+``--draw 13`` (planned on the evening of 2026-12-07 before any of its images was rendered): the
+first draw rendered with the engine's own crop gradient (TensorFlow's had lost additions on two
+threads, so draws 4, 7, 8, 9 and 12 were rendered with a corrupted gradient, draws 10 and 11,
+pinned to one core, with a correct one). It reads the entry as shipped at this commit
+(``vissearch-shipped``, seed 7, unchanged since draw 7 but for the gradient), Xplique ``maco``
+and ``optimize`` at their defaults, one class at a time, in a Latin square of 3 sheets
+(``readers make --rotate``), 6 readers a sheet, each image named by 6; reported as it falls
+and pooled with draws 4 and 7 to 12. Nothing is picked on it.
 ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
@@ -99,7 +107,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "unseen"
 N_CLASSES, SEED, SIDE = 20, 7, 448
 CLASS_SEEDS = {1: 26, 2: 27, 3: 28, 4: 29, 5: 30, 6: 31, 7: 32, 8: 33, 9: 34, 10: 35, 11: 36,
-               12: 37}
+               12: 37, 13: 38}
 # draw 6 tunes on the kinds of class readers named least on draw 4 (dog breeds, man-made
 # objects and scenes): its classes come from these ImageNet ranges only
 HARD = set(range(151, 269)) | set(range(398, 1000))
