@@ -54,6 +54,18 @@ def test_a_study_records_everything_a_trial_needs(done_study):
     assert study.user_attrs["config"]["search"] == SPACE
 
 
+def test_a_trial_with_candidates_records_the_seed_each_target_kept(tiny_path, tmp_path):
+    raw = config(tiny_path, tmp_path, n_trials=1)
+    raw["render"] = {**raw["render"], "candidates": 2}
+    study = runner.run(runconfig.from_mapping(raw), progress=False)
+    attrs = study.get_trials()[0].user_attrs
+    seed = attrs["seed"]
+    assert set(attrs["picked"]) == {"0", "2", "4"}
+    for target, kept in attrs["picked"].items():
+        first, second = attrs["pick_scores"][target]
+        assert kept == (seed if first >= second else seed + 1)
+
+
 def test_leaderboard_columns_and_order(done_study):
     _, study = done_study
     df = leaderboard(study)

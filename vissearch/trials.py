@@ -227,6 +227,13 @@ class Recorder:
         trial.set_user_attr("steps_run", int(result.steps_run))
         if result.stopped:
             trial.set_user_attr("stopped", {"reason": result.stopped, "step": result.steps_run})
+        if result.picked is not None:  # candidates: each target's kept seed, and the scores
+            seed = result.settings.seed
+            trial.set_user_attr("picked", {i: seed + int(k) for i, k in zip(idx, result.picked,
+                                                                            strict=True)})
+            trial.set_user_attr("pick_scores", {
+                i: [None if np.isnan(v) else float(v) for v in col]
+                for i, col in zip(idx, result.pick_scores.T, strict=True)})
         trial.set_user_attr("render_seconds", round(seconds, 3))
         trial.set_user_attr("population", population)
         trial.set_user_attr("images", self._upload(trial, result))
