@@ -10,16 +10,19 @@ chatter silenced unless ``--debug`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
 from vissearch import __version__, quiet
 from vissearch.commands import COMMANDS
-from vissearch.errors import UserError
+from vissearch.errors import INTERRUPT, UserError
 
 # in a folder of this user's own (mode 0700), never through a link: on a shared machine another
 # user could otherwise plant /tmp/NAME as a link and have our error overwrite their chosen file
@@ -61,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         command = COMMANDS[args.command]
         if command.needs_tensorflow:
             quiet.import_tensorflow(args.debug)
-        return command.handler(args)
+        with _ctrl_c_remembered():
+            code = command.handler(args)
+        if INTERRUPT.is_set():  # a Ctrl-C that Python dropped, after the work was done
+            raise KeyboardInterrupt
+        return code
     except UserError as err:
         if args.debug:
             raise
@@ -77,6 +84,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         return internal_error(err)
+
+
+@contextlib.contextmanager
+def _ctrl_c_remembered():
+    """While a command runs, Ctrl-C also sets :data:`INTERRUPT` (where Python handles SIGINT
+    itself: a shell's background job ignores it, and keeps ignoring it)."""
+    INTERRUPT.clear()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def on_ctrl_c(signum, frame):
+        INTERRUPT.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def internal_error(err: Exception) -> int:

@@ -7,7 +7,13 @@ is a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Iterable
+
+#: Set by the command line's Ctrl-C handler, which also raises KeyboardInterrupt. Python drops an
+#: exception raised while it runs a weakref callback or a ``__del__`` ("Exception ignored in"),
+#: and a Ctrl-C that lands there would be lost: a run checks this at every reporting window.
+INTERRUPT = threading.Event()
 
 
 class UserError(Exception):

@@ -27,7 +27,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 
 from vissearch.engine import budget, halving, hparams, render, seeds
-from vissearch.errors import StoreUnreachable
+from vissearch.errors import INTERRUPT, StoreUnreachable
 from vissearch.imageio import write_png
 from vissearch.models import resolve as models
 from vissearch.models import zoo
@@ -136,14 +136,15 @@ class Recorder:
         return len(self.cfg.study.objectives) == 1
 
     def _watched(self, callback: render.WindowCallback | None, total: int
-                 ) -> render.WindowCallback | None:
-        """``callback`` that also reports the step to :attr:`on_progress` (it only watches:
-        the images do not depend on it)."""
-        if self.on_progress is None:
-            return callback
-
+                 ) -> render.WindowCallback:
+        """``callback`` that also reports the step to :attr:`on_progress` and stops the render
+        where a Ctrl-C was pressed that Python dropped (:data:`~vissearch.errors.INTERRUPT`).
+        It only watches: the images do not depend on it."""
         def on_window(step: int, values: np.ndarray) -> bool:
-            self.on_progress(step, total)
+            if INTERRUPT.is_set():
+                raise KeyboardInterrupt
+            if self.on_progress is not None:
+                self.on_progress(step, total)
             return callback(step, values) if callback is not None else False
 
         return on_window
