@@ -40,7 +40,7 @@ def _by_hand(images, boxes, per_image, g, out) -> np.ndarray:
     """Each output gradient to the four pixels its sample reads, bilinear weights, nothing
     for samples outside the image (float64 loops)."""
     _, h, w, _ = images.shape
-    grad = np.zeros(images.shape)
+    grad, gs = np.zeros(images.shape), g.numpy().astype(np.float64)
     for k, (y1, x1, y2, x2) in enumerate(boxes.numpy().astype(np.float64)):
         for i in range(out):
             y = y1 * (h - 1) + i * (y2 - y1) * (h - 1) / (out - 1)
@@ -53,7 +53,7 @@ def _by_hand(images, boxes, per_image, g, out) -> np.ndarray:
                 t, lft = int(np.floor(y)), int(np.floor(x))
                 b, r = int(np.ceil(y)), int(np.ceil(x))
                 ly, lx = y - t, x - lft
-                gk = g.numpy()[k, i, j].astype(np.float64)
+                gk = gs[k, i, j]
                 n = k // per_image
                 grad[n, t, lft] += (1 - ly) * (1 - lx) * gk
                 grad[n, t, r] += (1 - ly) * lx * gk
