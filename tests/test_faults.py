@@ -226,6 +226,25 @@ def test_a_worker_killed_mid_trial_has_its_trial_run_again(tmp_path, tiny_path):
     assert [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
 
 
+def test_a_trial_killed_before_its_first_heartbeat_does_not_hold_the_study(tmp_path, tiny_path):
+    """A worker killed between asking a trial and its first heartbeat leaves a RUNNING trial
+    with no heartbeat, which Optuna never calls stale (CI, 2026-12-07: the next worker waited
+    on it for ever). Made here without the race: the trial is asked and nothing beats it."""
+    path, cfg = write_config(tmp_path, tiny_path, "unbeaten", n_trials=1, storage=PG)
+    first = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    orphan = load(cfg).ask()  # RUNNING, never beaten: its worker "died" at once
+    cfg["study"]["n_trials"] = 3
+    path.write_text(json.dumps(cfg))
+    again = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    study = load(cfg)
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    check_consistent(study, 3)
+
+
 def test_two_processes_count_n_trials_exactly_and_a_killed_one_is_rerun(tmp_path, tiny_path):
     """Process A with two workers and a separate process B on one study; B is killed -9 while it
     holds a population. Exactly n_trials count, none is left WAITING or RUNNING, and every

@@ -42,6 +42,7 @@ class Heartbeat:
     def __init__(self, study: optuna.Study):
         self.storage = study._storage  # the study's own storage object (no public accessor)
         self.ids: set[int] = set()
+        self.adopted: set[int] = set()
         self.lock, self.done = threading.Lock(), threading.Event()
         interval = getattr(self.storage, "get_heartbeat_interval", None)
         self.active = interval is not None and interval() is not None
@@ -66,6 +67,23 @@ class Heartbeat:
         with self.lock:
             self.ids -= {t._trial_id for t in asked}
 
+    def adopt(self, known: list[optuna.trial.FrozenTrial]) -> None:
+        """Beat once for every RUNNING trial of another worker seen for the first time.
+
+        Optuna never fails a RUNNING trial that has no heartbeat at all: one whose worker died
+        between asking it and its first beat would stay RUNNING for ever, and every worker
+        would wait on it. After one beat here, such a trial goes stale like any killed
+        worker's; a live worker's trial beats on, so the extra beat changes nothing.
+        """
+        if not self.active:
+            return
+        running = {t._trial_id for t in known if t.state == optuna.trial.TrialState.RUNNING}
+        with self.lock:
+            new = running - self.ids - self.adopted
+            self.adopted |= new
+        for trial_id in sorted(new):
+            self.storage.record_heartbeat(trial_id)
+
     def _record(self) -> None:
         if not self.active:
             return
@@ -79,7 +97,7 @@ class Heartbeat:
             self._record()
 
 
-def fail_stale(study: optuna.Study) -> None:
+def fail_stale(study: optuna.Study, beat: Heartbeat) -> None:
     """Give RUNNING trials left by a killed worker time to go stale, then fail and retry them.
 
     Trials of live workers keep their heartbeat and stay RUNNING.
@@ -87,6 +105,7 @@ def fail_stale(study: optuna.Study) -> None:
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     if not running:
         return
+    beat.adopt(running)  # one killed before its first beat goes stale too
     deadline = time.monotonic() + store.GRACE_S + store.HEARTBEAT_S
     while time.monotonic() < deadline:
         with store.quiet_experimental():

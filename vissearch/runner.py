@@ -169,7 +169,8 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     """
     prepared = prepared or prepare(cfg)
     study = open_or_create(cfg, worker)
-    recovery.fail_stale(study)
+    beat = recovery.Heartbeat(study)
+    recovery.fail_stale(study, beat)
     recovery.requeue_interrupted(study)
     strays = recovery.remove_strays(study)
     if strays and not worker:
@@ -190,7 +191,7 @@ def run(cfg: RunConfig, worker: int = 0, progress: bool = True,
     bar = tqdm(total=cfg.study.n_trials, initial=done, unit="trial", desc=cfg.study.name,
                disable=not progress, mininterval=1.0,
                bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]")
-    with recovery.Heartbeat(study) as beat:
+    with beat:
         try:
             _loop(cfg, study, recorder, beat, bar, size, budget_trials or 4 * cfg.study.n_trials)
         finally:
@@ -208,6 +209,7 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
         with store.quiet_experimental():
             optuna.storages.fail_stale_trials(study)  # another worker's killed trials
         known = study.get_trials(deepcopy=False)
+        beat.adopt(known)
         done = sum(_counts(t) for t in known)
         if done >= n_trials:
             return
@@ -220,12 +222,14 @@ def _loop(cfg, study, recorder, beat, bar, size: int, left: int) -> None:
             time.sleep(store.HEARTBEAT_S)
             continue
         asked = [_ask(study) for _ in range(want)]
+        beat.watch(asked)  # at once: a trial never beaten waits to be adopted (Heartbeat.adopt)
         now = {t.number: t for t in study.get_trials(deepcopy=False)}
-        asked = _drop_surplus(study, asked, set(_claimed(list(now.values()))[:n_trials]))
+        kept = _drop_surplus(study, asked, set(_claimed(list(now.values()))[:n_trials]))
+        beat.unwatch([t for t in asked if t not in kept])
+        asked = kept
         left -= sum(not _is_retry(now[t.number]) for t in asked)
         if not asked:
             continue
-        beat.watch(asked)
         start = time.perf_counter()
         recorder.on_progress = None if bar.disable else _mover(bar, done, len(asked))
         try:
