@@ -87,6 +87,7 @@ and pooled with draws 4 and 7 to 12. Nothing is picked on it. Read: the entry 0.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -342,14 +343,22 @@ def main() -> None:
                 img = np.asarray(Image.fromarray(img).resize((SIDE, SIDE), Image.LANCZOS))
                 write_png(folder / f"target_{i:04d}.png", img)
                 (folder / f"target_{i:04d}.claim").unlink()
-            # read again before adding: another process may have written since
-            seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
-            seconds.setdefault(name, []).extend([round(per_image, 1)] * len(part))
-            seconds.setdefault(f"{name} (wall)", []).extend([round(per_image_wall, 1)] * len(part))
-            seconds_file.parent.mkdir(parents=True, exist_ok=True)
-            seconds_file.write_text(json.dumps(seconds, indent=1))
+            add_seconds(seconds_file, {name: round(per_image, 1),
+                                       f"{name} (wall)": round(per_image_wall, 1)}, len(part))
             print(f"{name}: {len(part)} images, {per_image:.0f} CPU s, {per_image_wall:.0f} wall s"
                   " each", flush=True)
+
+
+def add_seconds(seconds_file: Path, figures: dict[str, float], count: int) -> None:
+    """Add ``count`` copies of each figure to the JSON file, under a lock: two processes
+    rendering one draw read, add and write it in turn (each used to lose the other's)."""
+    seconds_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(seconds_file.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
+        for key, value in figures.items():
+            seconds.setdefault(key, []).extend([value] * count)
+        seconds_file.write_text(json.dumps(seconds, indent=1))
 
 
 if __name__ == "__main__":
