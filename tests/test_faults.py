@@ -234,7 +234,7 @@ def test_a_trial_killed_before_its_first_heartbeat_does_not_hold_the_study(tmp_p
     first = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
                            text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
-    orphan = load(cfg).ask()  # RUNNING, never beaten: its worker "died" at once
+    orphan = runner._ask(load(cfg))  # RUNNING, never beaten: its worker "died" at once
     cfg["study"]["n_trials"] = 3
     path.write_text(json.dumps(cfg))
     again = subprocess.run([*CLI, "run", str(path), "--no-progress"], capture_output=True,
