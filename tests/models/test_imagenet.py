@@ -121,6 +121,16 @@ def test_the_judge_sees_the_whole_image_and_eight_crops(lite0):
     assert got["transfer_whole"] == pytest.approx((probs[:, 0].argmax(-1) == [285, 130]).mean())
 
 
+def test_scores_and_the_candidates_pick_share_one_judge(lite0):
+    """A study that scores by a judge and picks among candidates by the same one loads it once."""
+    from vissearch.engine import candidates
+
+    target = TargetSpec(kind="class", indices=[130])
+    first = evaluate.Evaluator(lite0, target, "zoo/efficientnet-lite2")
+    second = evaluate.Evaluator(lite0, target, "zoo/efficientnet-lite2")
+    assert first.judge is second.judge is candidates.judge_model("zoo/efficientnet-lite2")
+
+
 def test_blog_class_names_and_synonyms():
     names = labels.imagenet()
     assert len(set(names)) == 1000

@@ -25,13 +25,12 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from vissearch.engine import objectives, transforms
+from vissearch.engine import candidates, objectives, transforms
 from vissearch.engine.render import RenderResult
-from vissearch.models import resolve as models
 from vissearch.models import zoo
 from vissearch.models.loaded import LoadedModel
 from vissearch.scoring import scores
-from vissearch.settings.config import ModelSpec, TargetSpec
+from vissearch.settings.config import TargetSpec
 
 CROPS = 8  # random crops per image for transfer, beside the whole image
 CROP = 0.85  # crop side as a share of the image side
@@ -50,7 +49,8 @@ class Evaluator:
         self.scores_model = objectives.class_scores(loaded.model) if self.is_class else None
         self.judge = self.judge_scores = None
         if judge and self.is_class:
-            self.judge = models.load(ModelSpec(name=judge, weights="imagenet"))
+            self.judge = candidates.judge_model(judge)  # one copy per process, shared with
+            # the renders that pick among candidates by the same judge
             self.judge_scores = objectives.class_scores(self.judge.model)
         self._best = _best_real(loaded, target)
         self._memo: tuple[RenderResult, np.ndarray] | None = None
