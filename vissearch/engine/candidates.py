@@ -41,7 +41,8 @@ def seeds_of(settings: RenderSettings) -> list[RenderSettings]:
 
 @functools.lru_cache(maxsize=2)
 def judge_model(name: str) -> LoadedModel:
-    """The judge named in ``render.judge``, loaded once per process."""
+    """The judge named in ``render.judge`` (or the study's, for its scores), loaded once per
+    process."""
     from vissearch.models import resolve
 
     return resolve.load(ModelSpec(name=name))
