@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -49,3 +52,22 @@ def nan_filter_model() -> LoadedModel:
     bias[5] = np.nan
     model.get_layer("conv2").set_weights([kernel, bias])
     return LoadedModel(model, Preprocess.named("none"), "nan")
+
+
+@pytest.fixture()
+def bench_script():
+    """A loader of bench/NAME.py as a module (bench/ on the path while it loads: the scripts
+    import each other as ``python bench/NAME.py`` runs them)."""
+    folder = str(Path(__file__).resolve().parents[1] / "bench")
+
+    def load(name: str):
+        sys.path.insert(0, folder)
+        try:
+            spec = importlib.util.spec_from_file_location(f"bench_{name}", f"{folder}/{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(folder)
+        return module
+
+    return load

@@ -2,7 +2,6 @@
 and written between its markers, so the GPU run has been exercised before a GPU is lent. The
 table's writing is checked on made-up rows, with no model and no XLA."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -13,15 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ROW = r"^\| shapes 32 px \| (\d) \| (float32|mixed) \| (on|off) \| ([0-9.]+) \|"
 
 
-def _gpu():
-    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench/gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_table_replaces_its_block_and_keeps_the_rest(tmp_path):
-    gpu = _gpu()
+def test_the_table_replaces_its_block_and_keeps_the_rest(tmp_path, bench_script):
+    gpu = bench_script("gpu")
     rows = [{"workload": "VGG16 224 px", "population": k, "auto": k == 4, "precision": p,
              "jit": j, "step_s": s, "image_steps_s": 4 * k / s, "trials_h": 3.6 * k / s,
              "speedup": (k / s) / (1 / 0.5)}
@@ -39,8 +31,8 @@ def test_the_table_replaces_its_block_and_keeps_the_rest(tmp_path):
     assert "4-class VGG16 trial alone (population 1, float32, no jit): 500 s." in text
 
 
-def test_the_smoke_cases_are_few_and_the_full_run_covers_every_case():
-    gpu = _gpu()
+def test_the_smoke_cases_are_few_and_the_full_run_covers_every_case(bench_script):
+    gpu = bench_script("gpu")
     assert gpu.cases(True, None) == [("float32", False, 1), ("mixed", False, 1),
                                      ("float32", True, 1)]
     full = gpu.cases(False, 8)

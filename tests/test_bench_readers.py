@@ -1,30 +1,14 @@
 """The readers' bench scripts: timing figures kept under two writers; the goal's chances."""
 
-import importlib.util
 import json
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _bench(name):
-    sys.path.insert(0, str(ROOT / "bench"))  # the scripts import each other as bench/ runs them
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / f"bench/{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
-
-
-def test_figures_added_at_once_by_many_writers_are_all_kept(tmp_path):
-    add_seconds = _bench("readers_unseen").add_seconds
+def test_figures_added_at_once_by_many_writers_are_all_kept(tmp_path, bench_script):
+    add_seconds = bench_script("readers_unseen").add_seconds
     path = tmp_path / "unseen" / "seconds.json"
 
     def writer(k):
@@ -41,8 +25,8 @@ def test_figures_added_at_once_by_many_writers_are_all_kept(tmp_path):
     assert all(seconds[f"m{k}"] == [float(k)] * 50 for k in range(6))
 
 
-def test_the_goal_chance_follows_the_classes_drawn():
-    chances = _bench("readers_goal").chances
+def test_the_goal_chance_follows_the_classes_drawn(bench_script):
+    chances = bench_script("readers_goal").chances
     # 100 classes: the entry named on 80 (all readers), the rival on 70, not the same ones
     entry = np.r_[np.ones(80), np.zeros(20)]
     rival = np.r_[np.zeros(10), np.ones(70), np.zeros(20)]
