@@ -64,7 +64,10 @@ def reproduce(study: optuna.Study, which: str, out: Path, progress: bool = False
 
 
 def _settings(trial: optuna.trial.FrozenTrial) -> RenderSettings:
-    return parse(RenderSettings, trial.user_attrs["settings"], where=f"trial {trial.number}")
+    """The trial's settings as it rendered. A trial stored before ``fold_batchnorm`` existed
+    rendered with its network's batch normalizations unfolded."""
+    stored = {"fold_batchnorm": False, **trial.user_attrs["settings"]}
+    return parse(RenderSettings, stored, where=f"trial {trial.number}")
 
 
 def _stopped(trial: optuna.trial.FrozenTrial) -> tuple[int | None, str]:

@@ -22,7 +22,7 @@ from vissearch.settings.config import RenderSettings
 
 # Settings that shape the computation: equal within a population.
 STRUCTURE = ("param", "size", "canvas", "crops", "steps", "upscale_stages", "upscale_factor",
-             "early_stop_window", "precision", "jit")
+             "early_stop_window", "precision", "jit", "fold_batchnorm")
 
 
 def structure(s: RenderSettings) -> tuple:

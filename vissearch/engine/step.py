@@ -7,9 +7,10 @@ robustness). Forward pass, gradient, per-image update (:mod:`vissearch.engine.op
 in-place pixel regularizers (:mod:`vissearch.engine.regularizers`) all run in the graph. Every
 setting that may differ between images is a tensor argument, so one traced step serves every batch
 of a structure (model, target kind, parameterization, step count, canvas, crops), whatever its
-trials and its size; steps are cached per process by :func:`get`. With ``precision: mixed`` the
-network of the step computes in bfloat16 (:mod:`vissearch.engine.precision`); finished images are
-scored by the float32 network.
+trials and its size; steps are cached per process by :func:`get`. The step's network has its
+batch normalizations folded into the layers before them unless ``fold_batchnorm`` is off
+(:mod:`vissearch.engine.folding`); with ``precision: mixed`` it computes in bfloat16
+(:mod:`vissearch.engine.precision`). Finished images are scored by the network as loaded.
 
 The state holds the optimizer's tensors (``m``, ``v``), ``failed`` (an image met NaN or inf: its
 gradient is zeroed from then on) and the best image so far (``best_x``, ``best_val``, tracked
@@ -23,7 +24,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from vissearch.engine import objectives, optimizers, precision, regularizers, transforms
+from vissearch.engine import folding, objectives, optimizers, precision, regularizers, transforms
 from vissearch.engine.param import PARAMS
 from vissearch.models.loaded import LoadedModel
 from vissearch.settings.config import RenderSettings, TargetSpec
@@ -54,12 +55,15 @@ def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
     (:data:`vissearch.engine.hparams.STRUCTURE`), built once per process."""
     s, view = settings, view_side(settings)
     key = (id(loaded.model), loaded.preprocess, target.kind, target.layer, target.reduce,
-           s.param, s.size, s.total_steps, s.crops, view, s.precision, s.jit)
+           s.param, s.size, s.total_steps, s.crops, view, s.precision, s.jit, s.fold_batchnorm)
     if key not in _CACHE:
         stepped = loaded
+        if s.fold_batchnorm:
+            keep = frozenset([target.layer] if target.layer else [])
+            stepped = dataclasses.replace(loaded, model=folding.folded(loaded.model, keep))
         if s.precision == "mixed":
             precision.check_device(s.precision)
-            stepped = dataclasses.replace(loaded, model=precision.mixed(loaded.model))
+            stepped = dataclasses.replace(stepped, model=precision.mixed(stepped.model))
         step_goal, ascend = objective_of(stepped, target)
         # finished images are scored by the float32 network
         goal = step_goal if stepped is loaded else objective_of(loaded, target)[0]

@@ -108,6 +108,9 @@ class RenderSettings(_Frozen):
     precision: Literal["float32", "mixed"] = Field(
         "float32", description="mixed: the network in bfloat16 (vissearch.engine.precision)")
     jit: bool = Field(False, description="compile the step with XLA")
+    fold_batchnorm: bool = Field(
+        True, description="fold batch normalizations into the layer before them in the network "
+        "the ascent runs: faster, images equal up to float rounding (vissearch.engine.folding)")
     # output
     png: Literal["exact", "keras"] = "exact"
     png_std: float = Field(0.1, gt=0, le=10,

@@ -1,0 +1,99 @@
+"""A recipe's class entry with batch normalizations folded and not, alternated in one process.
+
+For each round, renders the entry's 4 classes at two step counts each way (the difference
+cancels tracing and scoring, as in ``recipe_speed.py``), folded and unfolded in turn, so both
+meet the same machine; reports wall and CPU seconds per step and the ratio, the network alone
+forward and back each way, and how far the folded network's class scores lie from the
+unfolded one's.
+
+    python bench/folding.py efficientnet-lite0 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tensorflow as tf  # noqa: E402
+
+from vissearch import recipes  # noqa: E402
+from vissearch.engine import folding, objectives  # noqa: E402
+from vissearch.engine.render import render  # noqa: E402
+from vissearch.models import resolve  # noqa: E402
+from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
+
+CLASSES = [130, 351, 736, 850]  # recipe_speed.py's
+
+
+def per_step(loaded, target, entry: dict, fold: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds of one step of the 4-image batch."""
+    spent = {}
+    for steps in (16, 48):
+        s = RenderSettings(**{**entry, "seed": 7, "steps": steps, "fold_batchnorm": fold})
+        cpu, wall = time.process_time(), time.perf_counter()
+        render(loaded, target, s)
+        spent[steps] = (time.perf_counter() - wall, time.process_time() - cpu)
+    return tuple((spent[48][k] - spent[16][k]) / 32 for k in (0, 1))
+
+
+def network(model, views: int, side: int, reps: int = 10) -> float:
+    """Wall seconds of one forward pass and input gradient of ``views`` images."""
+    scores = objectives.class_scores(model)
+    x = tf.random.uniform([views, side, side, 3], -1.0, 1.0, seed=1)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(scores(x, training=False)[:, 1])
+        return tape.gradient(y, x)
+
+    step(x)
+    start = time.perf_counter()
+    for _ in range(reps):
+        step(x)
+    return (time.perf_counter() - start) / reps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("recipe")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    recipe = recipes.load(recipes.find(args.recipe))
+    loaded = resolve.load(ModelSpec(**recipe.model))
+    target = TargetSpec(kind="class", indices=CLASSES)
+    entry = recipes.lookup(recipe, target)[0].render
+    own = RenderSettings(**entry)
+    plain, fold = loaded.model, folding.folded(loaded.model)
+    pairs = len(folding.pairs(plain))
+    x = tf.random.uniform([8, own.size, own.size, 3], -1.0, 1.0, seed=2)
+    gap = float(tf.reduce_max(tf.abs(plain(x) - fold(x))))
+    print(f"{args.recipe}: {pairs} batch normalizations folded; class scores differ by at most "
+          f"{gap:.2e} (largest score {float(tf.reduce_max(tf.abs(plain(x)))):.1f})")
+    for fold_on in (False, True):  # one untimed render each way: tracing, one-time costs
+        render(loaded, target, RenderSettings(**{**entry, "steps": 4, "fold_batchnorm": fold_on}))
+    rows = {False: [], True: []}
+    for r in range(args.rounds):
+        for fold_on in ((False, True) if r % 2 == 0 else (True, False)):
+            rows[fold_on].append(per_step(loaded, target, entry, fold_on))
+    views = len(CLASSES) * max(own.crops, 1)
+    nets = {False: network(plain, views, own.size), True: network(fold, views, own.size)}
+    print("| network | wall s / step | CPU s / step | CPU s / image at the entry's steps |"
+          " network alone, wall s |")
+    print("|---|---|---|---|---|")
+    for fold_on in (False, True):
+        wall = statistics.median(w for w, _ in rows[fold_on])
+        cpu = statistics.median(c for _, c in rows[fold_on])
+        print(f"| {'folded' if fold_on else 'as loaded'} | {wall:.3f} | {cpu:.3f} |"
+              f" {cpu * own.steps / len(CLASSES):.1f} | {nets[fold_on]:.3f} |")
+    ratio = [u[0] / f[0] for u, f in zip(rows[False], rows[True], strict=True)]
+    print(f"speed-up, wall, per round: {', '.join(f'{v:.2f}' for v in ratio)}")
+
+
+if __name__ == "__main__":
+    main()
