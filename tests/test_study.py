@@ -203,3 +203,16 @@ def test_a_population_with_halving_records_pruned_trials_that_reproduce(tiny_pat
     for t in (pruned[0], pruned[-1], study.best_trial):
         _, _, same = reproduce(study, str(t.number), tmp_path / f"again{t.number}")
         assert same and all(same.values()), (t.number, same)
+
+
+def test_a_trial_stored_before_folding_existed_reproduces_unfolded():
+    from vissearch.reproduce import _settings
+    from vissearch.settings.config import RenderSettings
+
+    old = RenderSettings(steps=7).model_dump()
+    del old["fold_batchnorm"]
+    trial = optuna.trial.create_trial(value=1.0, user_attrs={"settings": old})
+    assert _settings(trial).fold_batchnorm is False and _settings(trial).steps == 7
+    now = RenderSettings().model_dump()
+    assert _settings(optuna.trial.create_trial(value=1.0, user_attrs={"settings": now})
+                     ).fold_batchnorm is True
