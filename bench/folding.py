@@ -7,6 +7,11 @@ forward and back each way, and how far the folded network's class scores lie fro
 unfolded one's.
 
     python bench/folding.py efficientnet-lite0 --rounds 3
+    python bench/folding.py efficientnet-lite0 --rounds 0 --sheet docs/readers/fold_compare.jpg
+
+``--sheet`` also renders the entry one class at a time for the first 6 classes of the tuning
+draw 6 (``readers_unseen.py``), unfolded then folded, printing CPU seconds per image, and
+writes the two rows as one sheet (no captions).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from vissearch import recipes  # noqa: E402
 from vissearch.engine import folding, objectives  # noqa: E402
@@ -59,10 +66,48 @@ def network(model, views: int, side: int, reps: int = 10) -> float:
     return (time.perf_counter() - start) / reps
 
 
+def sheet(loaded, recipe, path: str) -> None:
+    """One row per way of the first 6 classes of the tuning draw 6, one class at a time."""
+    from readers_unseen import classes
+
+    rows = []
+    for fold in (False, True):
+        row = []
+        for index in classes(6)[:6]:
+            target = TargetSpec(kind="class", indices=[index])
+            entry = recipes.lookup(recipe, target)[0].render
+            cpu = time.process_time()
+            result = render(loaded, target,
+                            RenderSettings(**{**entry, "seed": 7, "fold_batchnorm": fold}))
+            print(f"{'folded' if fold else 'as loaded'}, class {index}: "
+                  f"{time.process_time() - cpu:.1f} CPU s", flush=True)
+            tile = Image.fromarray(result.pixels()[0].astype(np.uint8)).resize((256, 256))
+            row.append(np.asarray(tile))
+        rows.append(np.concatenate(row, 1))
+    Image.fromarray(np.concatenate(rows, 0)).save(path, quality=85)
+
+
+def table(plain, fold, own, rows) -> None:
+    """The timings' table, the network alone timed here, and the per-round speed-ups."""
+    views = len(CLASSES) * max(own.crops, 1)
+    nets = {False: network(plain, views, own.size), True: network(fold, views, own.size)}
+    print("| network | wall s / step | CPU s / step | CPU s / image at the entry's steps |"
+          " network alone, wall s |")
+    print("|---|---|---|---|---|")
+    for fold_on in (False, True):
+        wall = statistics.median(w for w, _ in rows[fold_on])
+        cpu = statistics.median(c for _, c in rows[fold_on])
+        print(f"| {'folded' if fold_on else 'as loaded'} | {wall:.3f} | {cpu:.3f} |"
+              f" {cpu * own.steps / len(CLASSES):.1f} | {nets[fold_on]:.3f} |")
+    ratio = [u[0] / f[0] for u, f in zip(rows[False], rows[True], strict=True)]
+    print(f"speed-up, wall, per round: {', '.join(f'{v:.2f}' for v in ratio)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("recipe")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sheet", help="also write the tuning draw 6 sheet here")
     args = ap.parse_args()
     recipe = recipes.load(recipes.find(args.recipe))
     loaded = resolve.load(ModelSpec(**recipe.model))
@@ -81,18 +126,10 @@ def main() -> None:
     for r in range(args.rounds):
         for fold_on in ((False, True) if r % 2 == 0 else (True, False)):
             rows[fold_on].append(per_step(loaded, target, entry, fold_on))
-    views = len(CLASSES) * max(own.crops, 1)
-    nets = {False: network(plain, views, own.size), True: network(fold, views, own.size)}
-    print("| network | wall s / step | CPU s / step | CPU s / image at the entry's steps |"
-          " network alone, wall s |")
-    print("|---|---|---|---|---|")
-    for fold_on in (False, True):
-        wall = statistics.median(w for w, _ in rows[fold_on])
-        cpu = statistics.median(c for _, c in rows[fold_on])
-        print(f"| {'folded' if fold_on else 'as loaded'} | {wall:.3f} | {cpu:.3f} |"
-              f" {cpu * own.steps / len(CLASSES):.1f} | {nets[fold_on]:.3f} |")
-    ratio = [u[0] / f[0] for u, f in zip(rows[False], rows[True], strict=True)]
-    print(f"speed-up, wall, per round: {', '.join(f'{v:.2f}' for v in ratio)}")
+    if args.rounds:
+        table(plain, fold, own, rows)
+    if args.sheet:
+        sheet(loaded, recipe, args.sheet)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Batch normalizations folded into the layer before them: ``render.fold_batchnorm``.
 
-``(model, keep) => model'``. In inference a batch normalization is a fixed scale and shift per
+``model => model'``. In inference a batch normalization is a fixed scale and shift per
 channel, so after a linear convolution or dense layer it can be folded into that layer's kernel
 and bias: ``bn(conv(x)) = conv'(x)`` with ``kernel' = kernel * s`` and ``bias' = (bias - mean) *
 s + beta``, ``s = gamma / sqrt(var + eps)``. The ascent runs the network forward and back at
@@ -10,9 +10,10 @@ fast (docs/bench.md, "Batch normalization folded").
 
 The copy is the model layer for layer, with the same names: each folded normalization becomes
 a layer that passes its input on, so a target on it reads the same values, now from the folded
-layer before it. A pair is left as it is when the layer before is named in ``keep`` (a target on
-the convolution's own output, before its normalization), has an activation, is called more than
-once or feeds anything else, or when the normalization is not over the last axis. The folded
+layer before it. A pair is left as it is when the layer before has an activation, is called more
+than once or feeds anything else, or when the normalization is not over the last axis. The
+folded layer's own output is normalized: a target on it (:func:`reads_folded`) needs the model
+as loaded. One copy per model, kept while the model lives. The folded
 network computes the same function in another order of float operations, so its images differ
 from the unfolded network's in the last bits, and after many steps of an ascent visibly, as a
 second seed's would. A model that Keras cannot copy layer by layer (a subclassed model) is used
@@ -21,12 +22,15 @@ as it is.
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 
 _FOLDABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
              keras.layers.DepthwiseConv2D, keras.layers.Dense)
-_FOLDED: dict[tuple, keras.Model] = {}
+_FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class PassOn(keras.layers.Layer):
@@ -36,8 +40,24 @@ class PassOn(keras.layers.Layer):
         return inputs
 
 
-def pairs(model: keras.Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
-    """``{layer: its batch normalization}`` for every pair that can be folded."""
+def reads_folded(model: keras.Model, layer: str | None) -> bool:
+    """Whether ``layer`` is one whose own output folding would change (its normalization's
+    would be read instead)."""
+    return layer is not None and layer in pairs(model)
+
+
+def pairs(model: keras.Model) -> dict[str, str]:
+    """``{layer: its batch normalization}`` for every pair that can be folded (none for a model
+    that is not a graph of layers)."""
+    if model not in _PAIRS:
+        try:
+            _PAIRS[model] = _pairs(model)
+        except (AttributeError, ValueError):  # a subclassed model
+            _PAIRS[model] = {}
+    return _PAIRS[model]
+
+
+def _pairs(model: keras.Model) -> dict[str, str]:
     users: dict[str, int] = {}
     producer: dict[str, keras.layers.Layer] = {}
     for layer in model.layers:
@@ -53,7 +73,7 @@ def pairs(model: keras.Model, keep: frozenset[str] = frozenset()) -> dict[str, s
         if not isinstance(layer, keras.layers.BatchNormalization) or before is None:
             continue
         if (isinstance(before, keras.layers.Conv2DTranspose) or not isinstance(before, _FOLDABLE)
-                or before.name in keep or before.name in outputs or users[before.name] != 1
+                or before.name in outputs or users[before.name] != 1
                 or len(before._inbound_nodes) != 1 or len(layer._inbound_nodes) != 1
                 or before.get_config().get("activation", "linear") != "linear"
                 or before.get_config().get("data_format", "channels_last") != "channels_last"
@@ -63,22 +83,19 @@ def pairs(model: keras.Model, keep: frozenset[str] = frozenset()) -> dict[str, s
     return out
 
 
-def folded(model: keras.Model, keep: frozenset[str] = frozenset()) -> keras.Model:
+def folded(model: keras.Model) -> keras.Model:
     """``model`` with its batch normalizations folded (see the module docstring); ``model``
-    itself where none can be. One copy per model and ``keep``, made once a process."""
-    key = (id(model), keep)
-    if key not in _FOLDED:
-        _FOLDED[key] = _fold(model, keep)
-    return _FOLDED[key]
+    itself where none can be."""
+    if model not in _FOLDED:  # None for the model itself: a value must not hold its key
+        _FOLDED[model] = _fold(model)
+    copy = _FOLDED[model]
+    return model if copy is None else copy
 
 
-def _fold(model: keras.Model, keep: frozenset[str]) -> keras.Model:
-    try:
-        into = pairs(model, keep)
-    except (AttributeError, ValueError):  # not a graph of layers (a subclassed model)
-        return model
+def _fold(model: keras.Model) -> keras.Model | None:
+    into = pairs(model)
     if not into:
-        return model
+        return None
     gone = set(into.values())
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -92,7 +109,7 @@ def _fold(model: keras.Model, keep: frozenset[str]) -> keras.Model:
     try:
         copy = keras.models.clone_model(model, clone_function=clone)
     except (ValueError, TypeError, NotImplementedError):
-        return model
+        return None
     for layer in model.layers:
         if layer.name in gone:
             continue

@@ -58,9 +58,8 @@ def get(loaded: LoadedModel, target: TargetSpec, settings: RenderSettings):
            s.param, s.size, s.total_steps, s.crops, view, s.precision, s.jit, s.fold_batchnorm)
     if key not in _CACHE:
         stepped = loaded
-        if s.fold_batchnorm:
-            keep = frozenset([target.layer] if target.layer else [])
-            stepped = dataclasses.replace(loaded, model=folding.folded(loaded.model, keep))
+        if s.fold_batchnorm and not folding.reads_folded(loaded.model, target.layer):
+            stepped = dataclasses.replace(loaded, model=folding.folded(loaded.model))
         if s.precision == "mixed":
             precision.check_device(s.precision)
             stepped = dataclasses.replace(stepped, model=precision.mixed(stepped.model))
