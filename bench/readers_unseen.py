@@ -78,6 +78,14 @@ and ``optimize`` at their defaults, one class at a time, in a Latin square of 3 
 (``readers make --rotate``), 6 readers a sheet, each image named by 6; reported as it falls
 and pooled with draws 4 and 7 to 12. Nothing is picked on it. Read: the entry 0.79, Xplique
 ``maco`` 0.90, ``optimize`` 0.36 (pooled over 160 classes: 0.75, 0.71, 0.38).
+Tuning round 12 (planned on 2026-12-08 before any of its images was rendered; the tuning draw
+6, all 20 classes): the entry's crops shrink to 0.05 of the canvas by the last step, so its
+last steps paint details seen through crops a sixth of the frame or less, over whatever object
+the earlier steps drew. ``vissearch-shipped-cropmin015`` stops them at 0.15; the entry is
+rendered again beside it (``vissearch-shipped-r12``; both with the batch normalizations folded,
+as the entry now renders). Latin square of 2 sheets, 5 readers a sheet. The rule, as round 7's:
+taken if named at least 0.05 more at the first guess than the entry, said clear not less; a
+variant taken is checked on the next report draw.
 ``--model zoo/efficientnet-lite2`` renders on Lite2 instead
 (``results/unseenN-efficientnet-lite2/``: Lite2's class entry was chosen so).
 
@@ -264,6 +272,9 @@ METHODS = {
     # (--model zoo/efficientnet-lite2): is Lite0's change right for Lite2 too?
     "vissearch-lite2-entry": recipe_method("efficientnet-lite2"),
     "vissearch-lite2-160x8": recipe_method("efficientnet-lite2", {"size": 160, "crops": 8}),
+    # tuning round 12 (draw 6): the crops stop shrinking at 0.15 of the canvas, not 0.05
+    "vissearch-shipped-r12": recipe_method("efficientnet-lite0"),
+    "vissearch-shipped-cropmin015": recipe_method("efficientnet-lite0", {"crop_min": 0.15}),
     "xplique-optimize": xplique("optimize"),
     "xplique-maco": xplique("maco"),
     "tf-keras-vis": tf_keras_vis,
