@@ -17,6 +17,7 @@ writes the two rows as one sheet (no captions).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -26,9 +27,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
+from recipe_speed import network_step  # noqa: E402  (bench/ is the script's folder)
 
 from vissearch import recipes  # noqa: E402
-from vissearch.engine import folding, objectives  # noqa: E402
+from vissearch.engine import folding  # noqa: E402
 from vissearch.engine.render import render  # noqa: E402
 from vissearch.models import resolve  # noqa: E402
 from vissearch.settings.config import ModelSpec, RenderSettings, TargetSpec  # noqa: E402
@@ -45,25 +47,6 @@ def per_step(loaded, target, entry: dict, fold: bool) -> tuple[float, float]:
         render(loaded, target, s)
         spent[steps] = (time.perf_counter() - wall, time.process_time() - cpu)
     return tuple((spent[48][k] - spent[16][k]) / 32 for k in (0, 1))
-
-
-def network(model, views: int, side: int, reps: int = 10) -> float:
-    """Wall seconds of one forward pass and input gradient of ``views`` images."""
-    scores = objectives.class_scores(model)
-    x = tf.random.uniform([views, side, side, 3], -1.0, 1.0, seed=1)
-
-    @tf.function
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = tf.reduce_sum(scores(x, training=False)[:, 1])
-        return tape.gradient(y, x)
-
-    step(x)
-    start = time.perf_counter()
-    for _ in range(reps):
-        step(x)
-    return (time.perf_counter() - start) / reps
 
 
 def sheet(loaded, recipe, path: str) -> None:
@@ -87,10 +70,11 @@ def sheet(loaded, recipe, path: str) -> None:
     Image.fromarray(np.concatenate(rows, 0)).save(path, quality=85)
 
 
-def table(plain, fold, own, rows) -> None:
+def table(loaded, plain, fold, own, rows) -> None:
     """The timings' table, the network alone timed here, and the per-round speed-ups."""
     views = len(CLASSES) * max(own.crops, 1)
-    nets = {False: network(plain, views, own.size), True: network(fold, views, own.size)}
+    nets = {f: network_step(dataclasses.replace(loaded, model=m), views, own.size)
+            for f, m in ((False, plain), (True, fold))}
     print("| network | wall s / step | CPU s / step | CPU s / image at the entry's steps |"
           " network alone, wall s |")
     print("|---|---|---|---|---|")
@@ -127,7 +111,7 @@ def main() -> None:
         for fold_on in ((False, True) if r % 2 == 0 else (True, False)):
             rows[fold_on].append(per_step(loaded, target, entry, fold_on))
     if args.rounds:
-        table(plain, fold, own, rows)
+        table(loaded, plain, fold, own, rows)
     if args.sheet:
         sheet(loaded, recipe, args.sheet)
 
